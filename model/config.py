@@ -1,0 +1,84 @@
+"""The one validated set of hyperparameters, shared by the CLI, the API and the worker."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+IMAGE_SIZES = (16, 32, 64, 128, 256)
+
+
+class TrainConfig(BaseModel):
+    """Hyperparameters of one training run; defaults are the authors' release (DESIGN 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # data
+    image_size: Literal[16, 32, 64, 128, 256] = 64
+    frames: int = Field(60, ge=2, le=10_000, description="frames taken from each video")
+    start: int = Field(0, ge=0, description="first frame taken")
+    every: int = Field(1, ge=1, le=100, description="keep every n-th frame")
+    resize: Literal["crop", "stretch"] = "crop"
+    # model
+    transition: Literal["nonlinear", "linear"] = "nonlinear"
+    state_dim: int = Field(100, ge=1, le=4096)
+    noise_dim: int = Field(100, ge=1, le=4096)
+    content_dim: int = Field(0, ge=0, le=4096, description="per-video content vector, 0 = none")
+    mlp_widths: tuple[int, ...] = Field((20, 20), min_length=1, max_length=8)
+    transition_init_std: float = Field(1e-3, gt=0, le=1)
+    base_channels: int = Field(64, ge=1, le=512, description="generator width at the output")
+    generator_init_std: float = Field(5e-3, gt=0, le=1)
+    # learning
+    epochs: int = Field(3000, ge=1, le=1_000_000)
+    chunk_length: int = Field(30, ge=1, le=10_000, description="L: frames per truncated-BPTT chunk")
+    sigma: float = Field(1.0, gt=0, le=100)
+    langevin_steps: int = Field(15, ge=0, le=1000)
+    langevin_delta: float = Field(0.03, gt=0, le=10)
+    energy_scaling: Literal["per_frame", "sum", "mean"] = Field(
+        "per_frame",
+        description="E divided by the frames in the chunk (learns), plain sum, or mean per value",
+    )
+    learning_rate: float = Field(2e-3, gt=0, le=1)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    average_last: int = Field(
+        0, ge=0, description="average the reconstruction over the last n epochs (0 = half the run)"
+    )
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> TrainConfig:
+        if any(w < 1 or w > 4096 for w in self.mlp_widths):
+            raise ValueError("mlp_widths must each be between 1 and 4096")
+        return self
+
+    @property
+    def chunk(self) -> int:
+        """Frames per chunk, never more than the clip."""
+        return min(self.chunk_length, self.frames)
+
+    @property
+    def num_chunks(self) -> int:
+        """Chunks per video per epoch (the last may be shorter)."""
+        return -(-self.frames // self.chunk)
+
+    @property
+    def averaged_epochs(self) -> int:
+        """How many final epochs the reconstruction is averaged over."""
+        n = self.average_last or max(1, self.epochs // 2)
+        return min(n, self.epochs)
+
+
+class SynthesisConfig(BaseModel):
+    """What to generate from a trained model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_videos: int = Field(2, ge=1, le=256)
+    frames: int = Field(120, ge=1, le=100_000)
+    fps: float = Field(25.0, gt=0, le=240)
+    formats: tuple[Literal["mp4", "gif"], ...] = Field(("mp4",), min_length=1)
+    fresh_state: bool = Field(False, description="draw s_0 from N(0, I) instead of the learned one")
+    content: int | None = Field(
+        0, ge=0, description="training video whose content vector is used; null = fresh draw"
+    )
+    noise_scale: float = Field(1.0, ge=0, le=10)
