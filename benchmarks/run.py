@@ -117,12 +117,10 @@ def main() -> None:
         "fp32": matmul_limit(device, torch.float32),
         "bf16": matmul_limit(device, torch.bfloat16),
     }
-    print(
-        f"matmul limit: fp32 {limits['fp32'] / 1e9:.1f} GFLOP/s, bf16 {limits['bf16'] / 1e9:.1f} GFLOP/s"
-    )
-    print(
-        f"64x64 generator forward: {generator_forward_flops(DynamicGenerator(TrainConfig())) / 1e6:.0f} MFLOP a frame\n"
-    )
+    fp32, bf16 = limits["fp32"] / 1e9, limits["bf16"] / 1e9
+    print(f"matmul limit: fp32 {fp32:.1f} GFLOP/s, bf16 {bf16:.1f} GFLOP/s")
+    per_frame = generator_forward_flops(DynamicGenerator(TrainConfig()))
+    print(f"64x64 generator forward: {per_frame / 1e6:.0f} MFLOP a frame\n")
     training_table(device, args.epochs, limits)
     print("\n| synthesis | fp32 frames/s | bf16 frames/s |")
     print("| --- | --- | --- |")
