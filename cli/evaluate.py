@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import click
-import numpy as np
 
 from cli.offline import fail_cleanly
+from model.evaluation import evaluate_model, read_clip
+from model.outputs import json_safe
 
 ROWS = [
     ("appearance", "appearance distance (patch SW)"),
@@ -20,115 +21,6 @@ ROWS = [
     ("drift", "drift (last / first quarter, 1 = none)"),
     ("frames", "frames per video"),
 ]
-
-
-class ClipSettings(Protocol):
-    """How a model read its training clip: TrainConfig and LDSConfig both have these."""
-
-    @property
-    def image_size(self) -> int: ...
-    @property
-    def frames(self) -> int: ...
-    @property
-    def start(self) -> int: ...
-    @property
-    def every(self) -> int: ...
-    @property
-    def resize(self) -> str: ...
-
-
-def model_format(path: Path) -> str:
-    """The `format` in a safetensors file's metadata; CheckpointError when it has none."""
-    from safetensors import SafetensorError, safe_open
-
-    from model.checkpoint import CHECKPOINT_FORMAT
-    from model.errors import CheckpointError
-    from model.lds import LDS_FORMAT
-
-    if not Path(path).is_file():
-        raise CheckpointError(f"{path}: no such file")
-    try:
-        with safe_open(str(path), framework="np") as handle:
-            found = (handle.metadata() or {}).get("format", "")
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a dyngen checkpoint or LDS file ({err})") from None
-    if found not in (CHECKPOINT_FORMAT, LDS_FORMAT):
-        raise CheckpointError(f"{path}: not a dyngen checkpoint or LDS file")
-    return found
-
-
-def read_clip(
-    video: Path, settings: ClipSettings, held_out_max: int
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The training clip as training read it, and up to `held_out_max` frames after it."""
-    from model.errors import VideoError
-    from model.video_io import probe_video, read_video, stream_info
-
-    last = settings.start + settings.every * (settings.frames - 1)  # last training frame
-
-    def read(extra: int) -> np.ndarray:
-        return read_video(
-            Path(video),
-            image_size=settings.image_size,
-            frames=settings.frames + extra,
-            start=settings.start,
-            every=settings.every,
-            resize=settings.resize,
-        )
-
-    def extra_for(count: int) -> int:
-        return max(0, min(held_out_max, (count - 1 - last) // settings.every))
-
-    declared = stream_info(Path(video)).frames
-    try:
-        frames = read(extra_for(declared))
-    except VideoError:
-        # the header miscounted (or had no count); decode once to learn the true length
-        frames = read(extra_for(probe_video(Path(video)).frames))
-    clip, rest = frames[: settings.frames], frames[settings.frames :]
-    return clip, (rest if len(rest) else None)
-
-
-def load_model(path: Path, device: str) -> Any:
-    """A Checkpoint or an LDSModel, by the file's format; both carry the clip settings."""
-    from model.checkpoint import load_checkpoint
-    from model.lds import LDS_FORMAT, load_lds
-    from model.pipeline import resolve_device
-
-    if model_format(path) == LDS_FORMAT:
-        return load_lds(path)
-    return load_checkpoint(path, resolve_device(device))
-
-
-def synthesize(model: Any, num_videos: int, frames: int, seed: int, device: str) -> np.ndarray:
-    """uint8 (V, F, S, S, 3) syntheses from a loaded Checkpoint or LDSModel."""
-    from model.config import SynthesisConfig
-    from model.lds import LDSModel, sample_lds
-    from model.pipeline import resolve_device
-    from model.sampler import sample_chunks
-    from model.video_io import to_uint8
-
-    if isinstance(model, LDSModel):
-        return sample_lds(model, num_videos, frames, seed=seed)
-    config = SynthesisConfig(num_videos=num_videos, frames=frames)
-    target = resolve_device(device)
-    chunks = sample_chunks(model, config, seed=seed, device=target)  # (V, L, 3, S, S) each
-    return np.concatenate([to_uint8(c.cpu().numpy()) for c in chunks], axis=1)
-
-
-def evaluate_model(
-    path: Path, video: Path, multiple: int, num_videos: int, seed: int, device: str = "cpu"
-) -> dict[str, Any]:
-    """Synthesize `multiple` times the training length and score it against VIDEO's clip."""
-    from model.quality import quality_report
-
-    if multiple < 1 or num_videos < 1:
-        raise ValueError("--frames-multiple and --num-videos must be at least 1")
-    model = load_model(path, device)
-    settings: ClipSettings = model.config
-    clip, held_out = read_clip(video, settings, multiple * settings.frames)
-    videos = synthesize(model, num_videos, multiple * settings.frames, seed, device)
-    return quality_report(videos, clip, held_out, seed=seed)
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -152,15 +44,6 @@ def _cell(part: dict[str, Any] | None, key: str) -> str:
     if value is None:
         return "-"
     return str(value) if isinstance(value, int) else f"{value:.4g}"
-
-
-def _clean(value: Any) -> Any:
-    """Infinities and NaN as null, recursively, so the JSON is strict."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 @click.command()
@@ -190,7 +73,7 @@ def evaluate(
     them as references.
     """
     report = evaluate_model(checkpoint, video, frames_multiple, num_videos, seed, device)
-    click.echo(json.dumps(_clean(report), indent=2) if as_json else format_table(report))
+    click.echo(json.dumps(json_safe(report), indent=2) if as_json else format_table(report))
 
 
 @click.command()
@@ -257,7 +140,7 @@ def run_lds(
         "components": model.components,
         "fit_seconds": round(seconds, 4),
         "config": config.model_dump(),
-        "report": _clean(quality_report(videos, clip, held_out, seed=seed)),
+        "report": json_safe(quality_report(videos, clip, held_out, seed=seed)),
     }
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(metrics, indent=2) + "\n")

@@ -387,7 +387,7 @@ def synthesize(
     from tqdm import tqdm
 
     from model.config import SynthesisConfig
-    from model.pipeline import synthesize_videos
+    from model.synthesis import synthesize_videos
 
     config = SynthesisConfig.model_validate(
         {
@@ -434,8 +434,8 @@ def _content_index(text: str) -> int:
 def demo(out: Path, epochs: int, device: str) -> None:
     """Train on a procedural texture for a minute, then synthesize from it (no data needed)."""
     from model.config import SynthesisConfig
-    from model.pipeline import synthesize_videos
     from model.procedural import waves
+    from model.synthesis import synthesize_videos
     from model.video_io import write_video
 
     clip = out / "waves.mp4"

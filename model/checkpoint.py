@@ -121,3 +121,19 @@ def _config_from(path: Path, metadata: dict[str, str]) -> TrainConfig:
         return TrainConfig.model_validate(json.loads(metadata["config"]))
     except (KeyError, json.JSONDecodeError, ValidationError) as err:
         raise CheckpointError(f"{path}: missing or invalid config ({err})") from None
+
+
+def model_format(path: Path) -> str:
+    """The `format` in a safetensors file's metadata; CheckpointError when it has none."""
+    from model.lds import LDS_FORMAT  # lds does not import this module: no cycle
+
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="np") as handle:
+            found = (handle.metadata() or {}).get("format", "")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a safetensors checkpoint ({err})") from None
+    if found not in (CHECKPOINT_FORMAT, LDS_FORMAT):
+        raise CheckpointError(f"{path}: not a dyngen checkpoint or LDS file")
+    return found

@@ -14,6 +14,10 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    method: Literal["abptt", "lds"] = Field(
+        "abptt", description="abptt: the dynamic generator; lds: the linear baseline, in seconds"
+    )
+    lds_components: int = Field(30, ge=1, le=1024, description="PCA components of the LDS")
     # data
     image_size: Literal[16, 32, 64, 128, 256] = 64
     frames: int = Field(60, ge=2, le=10_000, description="frames taken from each video")

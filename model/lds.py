@@ -148,6 +148,14 @@ def sample_lds(
     return out.reshape(num_videos, frames, size, size, 3)
 
 
+def reconstruct_lds(model: LDSModel) -> np.ndarray:
+    """The training clips through the PCA basis: uint8 (N, T, S, S, 3)."""
+    pixels = model.states @ model.basis.T + model.mean  # (N, T, D)
+    size = model.config.image_size
+    out = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    return out.reshape(*model.states.shape[:2], size, size, 3)
+
+
 def save_lds(path: Path, model: LDSModel, info: dict[str, str] | None = None) -> None:
     """One .safetensors file; the config and format version in its metadata."""
     tensors = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -12,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.checkpoint import load_checkpoint, load_resume, save_checkpoint, save_resume
-from model.config import SynthesisConfig, TrainConfig
+from model.checkpoint import load_resume, save_checkpoint, save_resume
+from model.config import TrainConfig
+from model.device import resolve_device
 from model.errors import Cancelled, DyngenError
-from model.files import atomic_path
 from model.learner import ABPTTLearner, EpochStats
 from model.masks import FileMask, MissingFramesMask, RegionsMask, build_visible
 from model.metrics import psnr, recovery_error, temporal_mean_fill, visible_mse
+from model.outputs import OutputFile, SynthesisResult, describe, write_json
 from model.plots import write_loss_curve
-from model.sampler import sample_chunks
+from model.synthesis import synthesize_videos
 from model.video_io import (
-    open_writer,
     read_video,
     stream_info,
     to_tensor_scale,
@@ -31,7 +30,20 @@ from model.video_io import (
     write_video,
 )
 
+# the service imports both runs from here
+__all__ = [
+    "EpochReport",
+    "OutputFile",
+    "SynthesisResult",
+    "TrainResult",
+    "resolve_device",
+    "synthesize_videos",
+    "train_model",
+]
+
 log = logging.getLogger("dyngen")
+REPORT_MULTIPLE = 4  # the quality report synthesizes 4x the training length
+REPORT_VIDEOS = 2
 Mask = MissingFramesMask | RegionsMask | FileMask
 
 
@@ -49,15 +61,6 @@ class EpochReport:
     eta_seconds: float
 
 
-@dataclass(frozen=True)
-class OutputFile:
-    """One file a run wrote."""
-
-    kind: str
-    path: Path
-    media_type: str
-
-
 @dataclass
 class TrainResult:
     """What a training run wrote and measured."""
@@ -69,40 +72,12 @@ class TrainResult:
 
 
 @dataclass
-class SynthesisResult:
-    """What a synthesis run wrote and measured."""
-
-    files: list[OutputFile]
-    metrics: dict[str, object]
-
-
-@dataclass
 class TrainingData:
     """The decoded clips of a run and their mask."""
 
     clips: np.ndarray  # (N, T, S, S, 3) uint8
     visible: np.ndarray | None  # (N, T, S, S) bool, True = observed
     fps: float
-
-
-MEDIA_TYPES = {
-    ".mp4": "video/mp4",
-    ".gif": "image/gif",
-    ".png": "image/png",
-    ".json": "application/json",
-    ".safetensors": "application/octet-stream",
-}
-
-
-def resolve_device(name: str) -> torch.device:
-    """auto -> cuda when present, else cpu; asking for cuda without one is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DyngenError("--device cuda asked for, but no CUDA device is available")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise DyngenError(f"device {name!r}: expected auto, cpu or cuda")
-    return torch.device(name)
 
 
 def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | None) -> TrainingData:
@@ -165,6 +140,8 @@ def train_model(
     """Train on the videos (optionally masked) and write the checkpoint and its reports."""
     target = resolve_device(device)
     data = load_training_data(config, videos, mask)
+    if config.method == "lds":
+        return train_lds(config, data, Path(videos[0]), Path(out_dir), seed, on_epoch)
     warnings = config_warnings(config)
     for note in warnings:
         log.warning(note)
@@ -183,9 +160,78 @@ def train_model(
             save_resume(resume_path, config, *learner.state_tensors())
         raise Cancelled(f"stopped after epoch {learner.epoch} of {config.epochs}")
     result = _write_training_outputs(learner, data, Path(out_dir), seed, target)
+    if data.visible is None:  # with a mask, the clip's hidden pixels are not a reference
+        result.metrics["quality"] = training_report(learner, Path(videos[0]), seed, target)
+        write_json(Path(out_dir) / "metrics.json", result.metrics)
     result.metrics["seconds"] = round(time.perf_counter() - began, 3)
     result.warnings = warnings
     return result
+
+
+def training_report(
+    learner: ABPTTLearner, video: Path, seed: int, device: torch.device
+) -> dict[str, object]:
+    """The quality report of 2 syntheses 4x the training length against the first clip."""
+    from model.checkpoint import Checkpoint
+    from model.evaluation import read_clip, synthesize
+    from model.quality import quality_report
+
+    latents = learner.latents
+    ckpt = Checkpoint(learner.config, learner.model, latents.initial_state, latents.content)
+    length = REPORT_MULTIPLE * learner.config.frames
+    clip, held_out = read_clip(video, learner.config, length)
+    videos = synthesize(ckpt, REPORT_VIDEOS, length, seed, str(device))
+    return quality_report(videos, clip, held_out, seed=seed)
+
+
+def train_lds(
+    config: TrainConfig,
+    data: TrainingData,
+    video: Path,
+    out: Path,
+    seed: int,
+    on_epoch: Callable[[EpochReport], None] | None,
+) -> TrainResult:
+    """The LDS baseline: fit in seconds, same artifacts as a training run."""
+    from model.evaluation import read_clip
+    from model.lds import LDSConfig, fit_lds, reconstruct_lds, sample_lds, save_lds
+    from model.quality import quality_report
+
+    if data.visible is not None:
+        raise DyngenError("method lds learns from complete videos only; use abptt with a mask")
+    began = time.perf_counter()
+    fields = {k: getattr(config, k) for k in ("image_size", "frames", "start", "every", "resize")}
+    lds = fit_lds(data.clips, LDSConfig(**fields, components=config.lds_components))
+    seconds = time.perf_counter() - began
+    checkpoint = out / "model.safetensors"
+    save_lds(checkpoint, lds, {"seed": str(seed)})
+    recon = reconstruct_lds(lds)  # (N, T, S, S, 3) uint8
+    truth = np.stack([to_tensor_scale(c) for c in data.clips])
+    mse = visible_mse(truth, np.stack([to_tensor_scale(r) for r in recon]))
+    length = REPORT_MULTIPLE * config.frames
+    clip, held_out = read_clip(video, config, length)
+    report = quality_report(
+        sample_lds(lds, REPORT_VIDEOS, length, seed=seed), clip, held_out, seed=seed
+    )
+    metrics: dict[str, object] = {
+        "method": "lds",
+        "components": lds.components,
+        "visible_mse": mse,
+        "psnr": psnr(mse),
+        "seconds": round(seconds, 4),
+        "quality": report,
+    }
+    if on_epoch is not None:
+        on_epoch(
+            EpochReport(config.epochs, config.epochs, mse, mse, psnr(mse), seconds, seconds, 0.0)
+        )
+    files = [describe("checkpoint", checkpoint)]
+    files += _write_videos(out, "reconstruction", recon, data.fps)
+    grid = out / "reconstruction.png"
+    write_grid(grid, np.concatenate([data.clips, recon]))
+    files.append(describe("reconstruction_grid", grid))
+    files.append(describe("metrics", write_json(out / "metrics.json", metrics)))
+    return TrainResult(checkpoint, files, metrics)
 
 
 def _make_learner(
@@ -233,7 +279,7 @@ def _write_training_outputs(
         learner.latents.content,
         info,
     )
-    files.append(_output("checkpoint", checkpoint))
+    files.append(describe("checkpoint", checkpoint))
     truth = np.stack([to_tensor_scale(c) for c in data.clips])  # (N, T, 3, S, S)
     averaged = learner.averaged_reconstruction().cpu().numpy()
     last = learner.reconstruction.cpu().numpy()
@@ -248,11 +294,11 @@ def _write_training_outputs(
         grid_rows.insert(1, (data.clips * data.visible[..., None]).astype(np.uint8))
     grid = out / "reconstruction.png"
     write_grid(grid, np.concatenate(grid_rows))
-    files.append(_output("reconstruction_grid", grid))
+    files.append(describe("reconstruction_grid", grid))
     curve = out / "loss.png"
     write_loss_curve(curve, [s.loss for s in learner.history], [s.mse for s in learner.history])
-    files.append(_output("loss_curve", curve))
-    files.append(_output("metrics", _write_json(out / "metrics.json", metrics)))
+    files.append(describe("loss_curve", curve))
+    files.append(describe("metrics", write_json(out / "metrics.json", metrics)))
     return TrainResult(checkpoint, files, metrics)
 
 
@@ -296,82 +342,5 @@ def _write_videos(
     for index, video in enumerate(videos):
         name = f"{stem}.{fmt}" if len(videos) == 1 else f"{stem}-{index + 1}.{fmt}"
         write_video(out / name, iter(video), fps)
-        files.append(_output(kind or f"{stem}_video", out / name))
+        files.append(describe(kind or f"{stem}_video", out / name))
     return files
-
-
-def _output(kind: str, path: Path) -> OutputFile:
-    """Describe a written file."""
-    return OutputFile(kind, path, MEDIA_TYPES.get(path.suffix, "application/octet-stream"))
-
-
-def _write_json(path: Path, content: dict[str, object]) -> Path:
-    """JSON written atomically (infinities as null)."""
-    clean = {
-        k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in content.items()
-    }
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(clean, indent=2) + "\n")
-    return path
-
-
-def synthesize_videos(
-    checkpoint: Path,
-    config: SynthesisConfig,
-    out_dir: Path,
-    *,
-    seed: int = 0,
-    device: str = "auto",
-    on_progress: Callable[[int, int], None] | None = None,
-) -> SynthesisResult:
-    """Generate `num_videos` videos of `frames` frames from a checkpoint, streamed to disk."""
-    target = resolve_device(device)
-    ckpt = load_checkpoint(Path(checkpoint), target)
-    if config.content is not None and config.content >= ckpt.initial_state.shape[0]:
-        raise DyngenError(
-            f"content {config.content}: the model was trained on "
-            f"{ckpt.initial_state.shape[0]} video(s)"
-        )
-    out = Path(out_dir)
-    names = [f"video-{i + 1}.{fmt}" for i in range(config.num_videos) for fmt in config.formats]
-    writers = [open_writer(out / name, config.fps) for name in names]
-    picks = set(
-        np.linspace(0, config.frames - 1, min(10, config.frames)).round().astype(int).tolist()
-    )
-    began, done, motion = time.perf_counter(), 0, []
-    grid_frames: list[np.ndarray] = []
-    previous: np.ndarray | None = None
-    try:
-        for chunk in sample_chunks(ckpt, config, seed=seed, device=target):
-            frames = to_uint8(chunk.cpu().numpy())  # (V, L, S, S, 3)
-            for t in range(frames.shape[1]):
-                for index, writer in enumerate(writers):
-                    writer.write(frames[index // len(config.formats), t])
-                if previous is not None:
-                    motion.append(float(np.abs(frames[:, t].astype(np.int16) - previous).mean()))
-                previous = frames[:, t].astype(np.int16)
-                if done + t in picks:
-                    grid_frames.append(frames[:, t])
-            done += frames.shape[1]
-            if on_progress is not None:
-                on_progress(done, config.frames)
-    except BaseException:
-        for writer in writers:
-            writer.close(commit=False)
-        raise
-    for writer in writers:
-        writer.close()
-    seconds = time.perf_counter() - began
-    files = [_output("video", out / name) for name in names]
-    grid = out / "synthesis.png"
-    write_grid(grid, np.stack(grid_frames, axis=1))
-    files.append(_output("grid", grid))
-    metrics: dict[str, object] = {
-        "num_videos": config.num_videos,
-        "frames": config.frames,
-        "seconds": round(seconds, 3),
-        "frames_per_second": config.num_videos * config.frames / max(seconds, 1e-9),
-        "mean_frame_difference": float(np.mean(motion)) if motion else 0.0,
-    }
-    files.append(_output("metrics", _write_json(out / "synthesis.json", metrics)))
-    return SynthesisResult(files, metrics)

@@ -1,0 +1,97 @@
+"""Scoring a trained model: synthesize 4x the training length, score it against the clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class ClipSettings(Protocol):
+    """How a model read its training clip: TrainConfig and LDSConfig both have these."""
+
+    @property
+    def image_size(self) -> int: ...
+    @property
+    def frames(self) -> int: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def every(self) -> int: ...
+    @property
+    def resize(self) -> str: ...
+
+
+def read_clip(
+    video: Path, settings: ClipSettings, held_out_max: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The training clip as training read it, and up to `held_out_max` frames after it."""
+    from model.errors import VideoError
+    from model.video_io import probe_video, read_video, stream_info
+
+    last = settings.start + settings.every * (settings.frames - 1)  # last training frame
+
+    def read(extra: int) -> np.ndarray:
+        return read_video(
+            Path(video),
+            image_size=settings.image_size,
+            frames=settings.frames + extra,
+            start=settings.start,
+            every=settings.every,
+            resize=settings.resize,
+        )
+
+    def extra_for(count: int) -> int:
+        return max(0, min(held_out_max, (count - 1 - last) // settings.every))
+
+    declared = stream_info(Path(video)).frames
+    try:
+        frames = read(extra_for(declared))
+    except VideoError:
+        # the header miscounted (or had no count); decode once to learn the true length
+        frames = read(extra_for(probe_video(Path(video)).frames))
+    clip, rest = frames[: settings.frames], frames[settings.frames :]
+    return clip, (rest if len(rest) else None)
+
+
+def load_model(path: Path, device: str) -> Any:
+    """A Checkpoint or an LDSModel, by the file's format; both carry the clip settings."""
+    from model.checkpoint import load_checkpoint, model_format
+    from model.device import resolve_device
+    from model.lds import LDS_FORMAT, load_lds
+
+    if model_format(path) == LDS_FORMAT:
+        return load_lds(path)
+    return load_checkpoint(path, resolve_device(device))
+
+
+def synthesize(model: Any, num_videos: int, frames: int, seed: int, device: str) -> np.ndarray:
+    """uint8 (V, F, S, S, 3) syntheses from a loaded Checkpoint or LDSModel."""
+    from model.config import SynthesisConfig
+    from model.device import resolve_device
+    from model.lds import LDSModel, sample_lds
+    from model.sampler import sample_chunks
+    from model.video_io import to_uint8
+
+    if isinstance(model, LDSModel):
+        return sample_lds(model, num_videos, frames, seed=seed)
+    config = SynthesisConfig(num_videos=num_videos, frames=frames)
+    target = resolve_device(device)
+    chunks = sample_chunks(model, config, seed=seed, device=target)  # (V, L, 3, S, S) each
+    return np.concatenate([to_uint8(c.cpu().numpy()) for c in chunks], axis=1)
+
+
+def evaluate_model(
+    path: Path, video: Path, multiple: int, num_videos: int, seed: int, device: str = "cpu"
+) -> dict[str, Any]:
+    """Synthesize `multiple` times the training length and score it against VIDEO's clip."""
+    from model.quality import quality_report
+
+    if multiple < 1 or num_videos < 1:
+        raise ValueError("--frames-multiple and --num-videos must be at least 1")
+    model = load_model(path, device)
+    settings: ClipSettings = model.config
+    clip, held_out = read_clip(video, settings, multiple * settings.frames)
+    videos = synthesize(model, num_videos, multiple * settings.frames, seed, device)
+    return quality_report(videos, clip, held_out, seed=seed)

@@ -1,0 +1,133 @@
+"""Synthesis runs: a trained model (ABPTT or LDS) in, videos and a frame grid out, streamed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from model.checkpoint import load_checkpoint, model_format
+from model.config import SynthesisConfig
+from model.device import resolve_device
+from model.errors import DyngenError
+from model.lds import LDS_FORMAT, load_lds, sample_lds
+from model.outputs import OutputFile, SynthesisResult, describe, write_json
+from model.sampler import sample_chunks
+from model.video_io import open_writer, to_uint8, write_grid
+
+LDS_CHUNK = 30
+
+
+def frame_chunks(
+    path: Path, config: SynthesisConfig, seed: int, device: torch.device
+) -> Iterator[np.ndarray]:
+    """uint8 frames (V, L, S, S, 3), chunk after chunk, from either kind of model file."""
+    if model_format(path) == LDS_FORMAT:
+        if config.fresh_state or config.content not in (0, None):
+            raise DyngenError("an LDS model has one learned start state and no content vectors")
+        videos = sample_lds(
+            load_lds(path),
+            config.num_videos,
+            config.frames,
+            seed=seed,
+            noise_scale=config.noise_scale,
+        )  # (V, F, S, S, 3): the baseline is small enough to sample whole
+        for begin in range(0, config.frames, LDS_CHUNK):
+            yield videos[:, begin : begin + LDS_CHUNK]
+        return
+    ckpt = load_checkpoint(path, device)
+    trained_on = ckpt.initial_state.shape[0]
+    if config.content is not None and config.content >= trained_on:
+        raise DyngenError(
+            f"content {config.content}: the model was trained on {trained_on} video(s)"
+        )
+    for chunk in sample_chunks(ckpt, config, seed=seed, device=device):
+        yield to_uint8(chunk.cpu().numpy())
+
+
+class SynthesisRecorder:
+    """Writes every video's frames to its files and keeps the grid's frames and motion."""
+
+    def __init__(self, out: Path, config: SynthesisConfig) -> None:
+        self.config = config
+        self.names = [
+            f"video-{i + 1}.{fmt}" for i in range(config.num_videos) for fmt in config.formats
+        ]
+        self.out = out
+        self.writers = [open_writer(out / name, config.fps) for name in self.names]
+        count = min(10, config.frames)
+        self.picks = set(np.linspace(0, config.frames - 1, count).round().astype(int).tolist())
+        self.grid: list[np.ndarray] = []
+        self.motion: list[float] = []
+        self.done = 0
+        self._previous: np.ndarray | None = None
+
+    def add(self, frames: np.ndarray) -> None:
+        """Append a chunk (V, L, S, S, 3) to every file."""
+        per_video = len(self.config.formats)
+        for t in range(frames.shape[1]):
+            for index, writer in enumerate(self.writers):
+                writer.write(frames[index // per_video, t])
+            current = frames[:, t].astype(np.int16)
+            if self._previous is not None:
+                self.motion.append(float(np.abs(current - self._previous).mean()))
+            self._previous = current
+            if self.done + t in self.picks:
+                self.grid.append(frames[:, t])
+        self.done += frames.shape[1]
+
+    def close(self, commit: bool) -> list[OutputFile]:
+        """Publish the videos and the grid (or drop them all)."""
+        for writer in self.writers:
+            writer.close(commit=commit)
+        if not commit:
+            return []
+        grid = self.out / "synthesis.png"
+        write_grid(grid, np.stack(self.grid, axis=1))
+        return [describe("video", self.out / name) for name in self.names] + [
+            describe("grid", grid)
+        ]
+
+
+def synthesize_videos(
+    checkpoint: Path,
+    config: SynthesisConfig,
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SynthesisResult:
+    """Generate `num_videos` videos of `frames` frames from a model file, streamed to disk."""
+    chunks = frame_chunks(Path(checkpoint), config, seed, resolve_device(device))
+    began = time.perf_counter()
+    first = next(chunks)  # bad model files fail here, before any output file exists
+    recorder = SynthesisRecorder(Path(out_dir), config)
+    try:
+        for frames in _chain(first, chunks):
+            recorder.add(frames)
+            if on_progress is not None:
+                on_progress(recorder.done, config.frames)
+    except BaseException:
+        recorder.close(commit=False)
+        raise
+    files = recorder.close(commit=True)
+    seconds = time.perf_counter() - began
+    metrics: dict[str, object] = {
+        "num_videos": config.num_videos,
+        "frames": config.frames,
+        "seconds": round(seconds, 3),
+        "frames_per_second": config.num_videos * config.frames / max(seconds, 1e-9),
+        "mean_frame_difference": float(np.mean(recorder.motion)) if recorder.motion else 0.0,
+    }
+    files.append(describe("metrics", write_json(Path(out_dir) / "synthesis.json", metrics)))
+    return SynthesisResult(files, metrics)
+
+
+def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """The first chunk, then the others."""
+    yield first
+    yield from rest
