@@ -1,0 +1,124 @@
+"""Checkpoints (weights, learned s_0 and content, config) and resume state, as safetensors."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from pydantic import ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from model.config import TrainConfig
+from model.errors import CheckpointError
+from model.files import atomic_path
+from model.networks import DynamicGenerator
+
+CHECKPOINT_FORMAT = "dyngen-checkpoint"
+RESUME_FORMAT = "dyngen-resume"
+FORMAT_VERSION = "1"
+
+
+@dataclass
+class Checkpoint:
+    """A trained model ready to sample from."""
+
+    config: TrainConfig
+    model: DynamicGenerator
+    initial_state: torch.Tensor  # (N, d) learned s_0 of each training video
+    content: torch.Tensor  # (N, c) learned content of each training video
+    info: dict[str, str] = field(default_factory=dict)
+
+
+def save_checkpoint(
+    path: Path,
+    config: TrainConfig,
+    model: DynamicGenerator,
+    initial_state: torch.Tensor,
+    content: torch.Tensor,
+    info: dict[str, str] | None = None,
+) -> None:
+    """Write one .safetensors file; the config and format version go in its metadata."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors |= {"initial_state": initial_state, "content": content}
+    metadata = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": config.model_dump_json(),
+        **(info or {}),
+    }
+    _write(path, tensors, metadata)
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Checkpoint:
+    """Read a checkpoint without unpickling; CheckpointError for anything that isn't ours."""
+    tensors, metadata = _read(path, CHECKPOINT_FORMAT, device)
+    config = _config_from(path, metadata)
+    model = DynamicGenerator(config).to(device)
+    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(model_state)
+        initial_state, content = tensors["initial_state"], tensors["content"]
+    except (RuntimeError, KeyError) as err:
+        raise CheckpointError(f"{path}: weights don't match their config ({err})") from None
+    info = {k: v for k, v in metadata.items() if k not in ("format", "format_version", "config")}
+    return Checkpoint(config, model, initial_state, content, info)
+
+
+def save_resume(
+    path: Path, config: TrainConfig, tensors: dict[str, torch.Tensor], meta: dict[str, str]
+) -> None:
+    """Write the learner's full state (see ABPTTLearner.state_tensors) beside the checkpoint."""
+    metadata = {"format": RESUME_FORMAT, "format_version": FORMAT_VERSION}
+    _write(path, tensors, metadata | meta | {"config": config.model_dump_json()})
+
+
+def load_resume(
+    path: Path, config: TrainConfig
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read resume state; refuse one saved under another config (it would not continue the run)."""
+    tensors, metadata = _read(path, RESUME_FORMAT, "cpu")
+    saved = _config_from(path, metadata)
+    if saved.model_dump(exclude={"epochs", "average_last"}) != config.model_dump(
+        exclude={"epochs", "average_last"}
+    ):
+        raise CheckpointError(f"{path}: resume state was saved with a different config")
+    return tensors, metadata
+
+
+def _write(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    """safetensors to a temporary name, then rename."""
+    cpu = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(cpu, str(tmp), metadata=metadata)
+
+
+def _read(
+    path: Path, expected_format: str, device: torch.device | str
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file of the expected format and version."""
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+        tensors = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a safetensors checkpoint ({err})") from None
+    if metadata.get("format") != expected_format:
+        raise CheckpointError(f"{path}: not a {expected_format} file")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: format version {metadata.get('format_version')}, this dyngen reads {FORMAT_VERSION}"
+        )
+    return tensors, metadata
+
+
+def _config_from(path: Path, metadata: dict[str, str]) -> TrainConfig:
+    """The training config stored in the metadata."""
+    try:
+        return TrainConfig.model_validate(json.loads(metadata["config"]))
+    except (KeyError, json.JSONDecodeError, ValidationError) as err:
+        raise CheckpointError(f"{path}: missing or invalid config ({err})") from None

@@ -1,0 +1,270 @@
+"""Alternating back-propagation through time: Langevin inference, then a parameter step."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from model.config import TrainConfig
+from model.errors import TrainingDiverged
+from model.networks import DynamicGenerator
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """What one epoch measured: mean energy per chunk, visible-pixel MSE in [-1, 1] units."""
+
+    epoch: int
+    loss: float
+    mse: float
+    seconds: float
+
+
+@dataclass
+class Latents:
+    """The persistent Langevin chains: one set of latents per training video."""
+
+    noise: torch.Tensor  # (N, T, k): xi_1..xi_T
+    initial_state: torch.Tensor  # (N, d): s_0
+    content: torch.Tensor  # (N, c): a, c may be 0
+
+
+class ABPTTLearner:
+    """Owns the model, the optimiser, the persistent chains and the RNG of one training run."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        clips: torch.Tensor,
+        visible: torch.Tensor | None = None,
+        *,
+        seed: int = 0,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.config = config
+        self.device = torch.device(device)
+        self.clips = clips.to(self.device)  # (N, T, 3, H, W) in [-1, 1]
+        # (N, T, 1, H, W), 1 = observed; None = complete data
+        self.visible = None if visible is None else visible.to(self.device, torch.float32)
+        self.rng = torch.Generator(device=self.device).manual_seed(seed)
+        self.model = DynamicGenerator(config).to(self.device)
+        self.model.initialise(self.rng)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=config.learning_rate, betas=(config.beta1, 0.999)
+        )
+        self.latents = self._draw_latents(clips.shape[0])
+        self.epoch = 0
+        self.history: list[EpochStats] = []
+        self.reconstruction = torch.zeros_like(self.clips)
+        self.recon_sum = torch.zeros_like(self.clips)
+        self.recon_count = 0
+
+    # -- public -------------------------------------------------------------------------
+
+    def fit(
+        self,
+        epochs: int | None = None,
+        on_epoch: Callable[[EpochStats], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Train until `epochs` (default: the config's) are done; False if stopped early."""
+        target = self.config.epochs if epochs is None else epochs
+        while self.epoch < target:
+            if should_stop is not None and should_stop():
+                return False
+            stats = self.train_epoch()
+            if on_epoch is not None:
+                on_epoch(stats)
+        return True
+
+    def train_epoch(self) -> EpochStats:
+        """One ABPTT epoch over every chunk of every training video."""
+        began = time.perf_counter()
+        cfg = self.config
+        carry = self.latents.initial_state
+        energy_total, sq_total, seen_total = 0.0, 0.0, 0.0
+        for begin in range(0, cfg.frames, cfg.chunk):
+            end = min(begin + cfg.chunk, cfg.frames)
+            first = begin == 0
+            # 1. inferential back-propagation: Langevin on the chunk's latents
+            self._infer_chunk(begin, end, carry, first)
+            # 2. learning back-propagation: one Adam step given the inferred latents
+            energy, frames, states = self._learn_chunk(begin, end, carry, first)
+            carry = states[:, -1].detach()  # truncated BPTT: carry the state, not the graph
+            self.reconstruction[:, begin:end] = frames.detach()
+            sq, seen = self._squared_error(frames.detach(), begin, end)
+            energy_total, sq_total, seen_total = energy_total + energy, sq_total + sq, seen_total + seen
+        self.epoch += 1
+        self._accumulate_reconstruction()
+        stats = EpochStats(
+            self.epoch, energy_total / cfg.num_chunks, sq_total / max(seen_total, 1.0),
+            time.perf_counter() - began,
+        )
+        if not math.isfinite(stats.loss):
+            raise TrainingDiverged(f"the loss became {stats.loss} at epoch {self.epoch}")
+        self.history.append(stats)
+        return stats
+
+    def averaged_reconstruction(self) -> torch.Tensor:
+        """Posterior mean of the reconstructions of the last epochs, (N, T, 3, H, W)."""
+        if self.recon_count == 0:
+            return self.reconstruction.clone()
+        return self.recon_sum / self.recon_count
+
+    # -- the two steps --------------------------------------------------------------------
+
+    def _infer_chunk(self, begin: int, end: int, carry: torch.Tensor, first: bool) -> None:
+        """Langevin dynamics z <- z - delta^2/2 (z + dE/dz) + delta N(0, I), persistent."""
+        cfg = self.config
+        delta = cfg.langevin_delta
+        names = ["noise", "initial_state", "content"] if first else ["noise"]
+        self.model.requires_grad_(False)  # only latent gradients are needed here
+        try:
+            for _ in range(cfg.langevin_steps):
+                latents = self._chunk_latents(begin, end)
+                moving = [latents[name].requires_grad_(True) for name in names]
+                energy, _, _ = self._energy(begin, end, carry, latents, first)
+                # content of size 0 is not in the graph: allow_unused gives None for it
+                grads = torch.autograd.grad(energy, moving, allow_unused=True)
+                with torch.no_grad():
+                    for name, z, grad in zip(names, moving, grads, strict=True):
+                        drift = z if grad is None else z + grad
+                        step = z - 0.5 * delta**2 * drift + delta * self._randn(z.shape)
+                        self._store_latent(name, begin, end, step)
+        finally:
+            self.model.requires_grad_(True)
+
+    def _learn_chunk(
+        self, begin: int, end: int, carry: torch.Tensor, first: bool
+    ) -> tuple[float, torch.Tensor, torch.Tensor]:
+        """One optimiser step on alpha, beta; returns the energy, frames and states used."""
+        latents = self._chunk_latents(begin, end)
+        energy, frames, states = self._energy(begin, end, carry, latents, first)
+        self.optimizer.zero_grad(set_to_none=True)
+        energy.backward()
+        self.optimizer.step()
+        return float(energy.detach()), frames, states
+
+    def _energy(
+        self,
+        begin: int,
+        end: int,
+        carry: torch.Tensor,
+        latents: dict[str, torch.Tensor],
+        first: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """E = sum over visible pixels of (x - G)^2 / (2 sigma^2), scaled as the config says."""
+        start = latents["initial_state"] if first else carry
+        states = self.model.roll(start, latents["noise"])  # (N, L, d)
+        frames = self.model.decode(states, latents["content"])  # (N, L, 3, H, W)
+        residual = (self.clips[:, begin:end] - frames) ** 2
+        if self.visible is not None:
+            residual = residual * self.visible[:, begin:end]
+        energy = residual.sum() / (2 * self.config.sigma**2) / self._energy_divisor(begin, end)
+        return energy, frames, states
+
+    def _energy_divisor(self, begin: int, end: int) -> float:
+        """per_frame: frames in the chunk batch; mean: visible values; sum: 1."""
+        scaling = self.config.energy_scaling
+        if scaling == "sum":
+            return 1.0
+        if scaling == "per_frame":
+            return float(self.clips.shape[0] * (end - begin))
+        return max(self._visible_values(begin, end), 1.0)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _visible_values(self, begin: int, end: int) -> float:
+        """Number of observed scalar values in the chunk."""
+        chunk = self.clips[:, begin:end]
+        if self.visible is None:
+            return float(chunk.numel())
+        return float(self.visible[:, begin:end].sum()) * chunk.shape[2]
+
+    def _squared_error(self, frames: torch.Tensor, begin: int, end: int) -> tuple[float, float]:
+        """Sum of squared errors over visible values, and how many there were."""
+        residual = (self.clips[:, begin:end] - frames) ** 2
+        if self.visible is not None:
+            residual = residual * self.visible[:, begin:end]
+        return float(residual.sum()), self._visible_values(begin, end)
+
+    def _chunk_latents(self, begin: int, end: int) -> dict[str, torch.Tensor]:
+        """Detached copies of the latents one chunk uses."""
+        return {
+            "noise": self.latents.noise[:, begin:end].detach().clone(),
+            "initial_state": self.latents.initial_state.detach().clone(),
+            "content": self.latents.content.detach().clone(),
+        }
+
+    def _store_latent(self, name: str, begin: int, end: int, value: torch.Tensor) -> None:
+        """Write an updated chain back in place."""
+        if name == "noise":
+            self.latents.noise[:, begin:end] = value
+        else:
+            getattr(self.latents, name).copy_(value)
+
+    def _randn(self, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+        """Standard normal draws from the learner's own generator."""
+        return torch.randn(shape, generator=self.rng, device=self.device)
+
+    def _draw_latents(self, videos: int) -> Latents:
+        """Start every chain from the prior N(0, I)."""
+        cfg = self.config
+        return Latents(
+            noise=self._randn((videos, cfg.frames, cfg.noise_dim)),
+            initial_state=self._randn((videos, cfg.state_dim)),
+            content=self._randn((videos, cfg.content_dim)),
+        )
+
+    def _accumulate_reconstruction(self) -> None:
+        """Add this epoch's reconstruction to the posterior average once in the final window."""
+        if self.epoch > self.config.epochs - self.config.averaged_epochs:
+            self.recon_sum += self.reconstruction
+            self.recon_count += 1
+
+    # -- resume state ---------------------------------------------------------------------
+
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """Everything needed to continue exactly: tensors plus JSON metadata (no pickle)."""
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        tensors |= {f"chain.{k}": getattr(self.latents, k) for k in vars(self.latents)}
+        optim = self.optimizer.state_dict()
+        for index, slots in optim["state"].items():
+            tensors |= {f"optim.{index}.{k}": torch.as_tensor(v) for k, v in slots.items()}
+        tensors |= {
+            "rng": self.rng.get_state(),
+            "recon_sum": self.recon_sum,
+            "reconstruction": self.reconstruction,
+        }
+        meta = {
+            "epoch": str(self.epoch),
+            "recon_count": str(self.recon_count),
+            "param_groups": json.dumps(optim["param_groups"]),
+            "history": json.dumps([vars(s) for s in self.history]),
+        }
+        return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, meta
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None:
+        """Restore what `state_tensors` saved."""
+        model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        self.model.load_state_dict(model_state)
+        for name in vars(self.latents):
+            getattr(self.latents, name).copy_(tensors[f"chain.{name}"])
+        slots: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, slot = key.split(".", 2)
+                slots.setdefault(int(index), {})[slot] = value
+        groups = json.loads(meta["param_groups"])
+        self.optimizer.load_state_dict({"state": slots, "param_groups": groups})
+        self.rng.set_state(tensors["rng"])
+        self.recon_sum.copy_(tensors["recon_sum"])
+        self.reconstruction.copy_(tensors["reconstruction"])
+        self.epoch = int(meta["epoch"])
+        self.recon_count = int(meta["recon_count"])
+        self.history = [EpochStats(**s) for s in json.loads(meta["history"])]

@@ -1,0 +1,39 @@
+"""Reconstruction metrics: visible-pixel MSE and PSNR, and recovery error on occluded pixels."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def visible_mse(truth: np.ndarray, estimate: np.ndarray, visible: np.ndarray | None = None) -> float:
+    """Mean squared error over observed values, in [-1, 1] units; arrays (..., 3, H, W)."""
+    squared = (truth.astype(np.float64) - estimate) ** 2
+    if visible is None:
+        return float(squared.mean())
+    weight = np.broadcast_to(visible, squared.shape)
+    return float((squared * weight).sum() / max(weight.sum(), 1))
+
+
+def psnr(mse: float) -> float:
+    """Peak signal-to-noise ratio in dB for an MSE on the [-1, 1] scale (peak-to-peak 2)."""
+    return float("inf") if mse <= 0 else 10.0 * math.log10(4.0 / mse)
+
+
+def recovery_error(truth: np.ndarray, estimate: np.ndarray, visible: np.ndarray) -> float:
+    """Mean absolute error over occluded values on the 0..255 scale (the paper's measure)."""
+    occluded = np.broadcast_to(~visible.astype(bool), truth.shape)
+    if not occluded.any():
+        return 0.0
+    diff = np.abs(truth.astype(np.float64) - estimate) * 127.5
+    return float(diff[occluded].mean())
+
+
+def temporal_mean_fill(video: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Baseline: each occluded pixel gets the mean of that pixel over the frames it is visible."""
+    weight = np.broadcast_to(visible, video.shape).astype(np.float64)
+    total = (video * weight).sum(axis=0)
+    count = weight.sum(axis=0)
+    mean = np.where(count > 0, total / np.maximum(count, 1), (video * weight).sum() / weight.sum())
+    return np.where(weight > 0, video, mean[None])

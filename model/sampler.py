@@ -1,0 +1,50 @@
+"""Synthesis: roll the learned transition for any number of frames and decode chunk by chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from model.checkpoint import Checkpoint
+from model.config import SynthesisConfig
+
+
+def _start_latents(
+    ckpt: Checkpoint, config: SynthesisConfig, rng: torch.Generator, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """s_0 and content for each video: learned (of training video `content`) or fresh draws."""
+    n = config.num_videos
+    videos = ckpt.initial_state.shape[0]
+    index = config.content if config.content is not None else 0
+    if index >= videos:
+        raise ValueError(f"content {index}: the model was trained on {videos} video(s)")
+    if config.fresh_state:
+        state = torch.randn((n, ckpt.config.state_dim), generator=rng, device=device)
+    else:
+        state = ckpt.initial_state[index].to(device).expand(n, -1).clone()
+    if config.content is None:
+        content = torch.randn((n, ckpt.config.content_dim), generator=rng, device=device)
+    else:
+        content = ckpt.content[index].to(device).expand(n, -1).clone()
+    return state, content
+
+
+@torch.inference_mode()
+def sample_chunks(
+    ckpt: Checkpoint, config: SynthesisConfig, *, seed: int = 0, device: torch.device | str = "cpu"
+) -> Iterator[torch.Tensor]:
+    """Yield frames (V, L, 3, H, W) in [-1, 1], chunk after chunk; memory doesn't grow with length."""
+    device = torch.device(device)
+    model = ckpt.model.to(device)
+    rng = torch.Generator(device=device).manual_seed(seed)
+    state, content = _start_latents(ckpt, config, rng, device)
+    chunk = ckpt.config.chunk
+    for begin in range(0, config.frames, chunk):
+        length = min(chunk, config.frames - begin)
+        noise = torch.randn(
+            (config.num_videos, length, ckpt.config.noise_dim), generator=rng, device=device
+        )
+        states = model.roll(state, noise * config.noise_scale)  # (V, L, d)
+        state = states[:, -1]
+        yield model.decode(states, content).float()

@@ -1,0 +1,239 @@
+"""Video in and out: streaming decode with crop / resize / frame selection; mp4, gif, PNG grid."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+from PIL import Image
+
+from model.errors import VideoError
+from model.files import PendingFile, atomic_path
+
+Resample = Literal["lanczos", "nearest"]
+_RESAMPLE = {"lanczos": Image.Resampling.LANCZOS, "nearest": Image.Resampling.NEAREST}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What probing a video found."""
+
+    frames: int
+    fps: float
+    width: int
+    height: int
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    """Open a file for decoding, turning every failure into a VideoError naming the file."""
+    if not Path(path).is_file():
+        raise VideoError(f"{path}: no such file")
+    if Path(path).stat().st_size == 0:
+        raise VideoError(f"{path}: the file is empty")
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as err:
+        raise VideoError(f"{path}: not a readable video ({err})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: the file has no video stream")
+    return container
+
+
+def iter_frames(path: Path) -> Iterator[Image.Image]:
+    """Decode a video frame by frame as RGB images; memory holds one frame at a time."""
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            yield frame.to_image()
+    except av.error.FFmpegError as err:
+        raise VideoError(f"{path}: the video is damaged or truncated ({err})") from None
+    finally:
+        container.close()
+
+
+def stream_info(path: Path) -> VideoInfo:
+    """Rate and size from the container header; `frames` as declared (0 when unknown)."""
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        rate = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+        context = stream.codec_context
+        return VideoInfo(stream.frames, rate, context.width, context.height)
+    finally:
+        container.close()
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Decode the whole file (as a stream) and report its true frame count, rate and size."""
+    header = stream_info(path)
+    frames = sum(1 for _ in iter_frames(path))
+    if frames == 0:
+        raise VideoError(f"{path}: no frame could be decoded")
+    return VideoInfo(frames=frames, fps=header.fps, width=header.width, height=header.height)
+
+
+def square_frame(
+    image: Image.Image, size: int, resize: str = "crop", resample: Resample = "lanczos"
+) -> np.ndarray:
+    """Centre-crop (or stretch) to a square and resize: (size, size, 3) uint8."""
+    width, height = image.size
+    if resize == "crop":
+        side = min(width, height)
+        left, top = (width - side) // 2, (height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+    resized = image.convert("RGB").resize((size, size), _RESAMPLE[resample], reducing_gap=3.0)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def read_video(
+    path: Path,
+    *,
+    image_size: int,
+    frames: int,
+    start: int = 0,
+    every: int = 1,
+    resize: str = "crop",
+    resample: Resample = "lanczos",
+) -> np.ndarray:
+    """Frames start, start + every, ... (`frames` of them), square and resized: (T, S, S, 3) uint8."""
+    kept: list[np.ndarray] = []
+    last = start + every * (frames - 1)
+    decoded = 0
+    for index, image in enumerate(iter_frames(path)):
+        decoded = index + 1
+        if index == 0:
+            _check_frame_size(path, image, image_size, resize)
+        if index >= start and (index - start) % every == 0:
+            kept.append(square_frame(image, image_size, resize, resample))
+        if index >= last:
+            break
+    if len(kept) < frames:
+        raise VideoError(
+            f"{path}: has {decoded} frames; {frames} frames from frame {start} every {every} "
+            f"need {last + 1}"
+        )
+    return np.stack(kept)
+
+
+def _check_frame_size(path: Path, image: Image.Image, size: int, resize: str) -> None:
+    """Refuse to upscale: frames must be at least the training size."""
+    width, height = image.size
+    small = min(width, height) < size if resize == "crop" else (width < size or height < size)
+    if small:
+        raise VideoError(f"{path}: frames are {width}x{height}, smaller than the image size {size}")
+
+
+def to_tensor_scale(frames: np.ndarray) -> np.ndarray:
+    """uint8 (T, H, W, 3) -> float32 (T, 3, H, W) in [-1, 1] (pixel / 127.5 - 1)."""
+    return (frames.astype(np.float32) / 127.5 - 1.0).transpose(0, 3, 1, 2)
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """float (..., 3, H, W) in [-1, 1] -> uint8 (..., H, W, 3)."""
+    pixels = np.clip(np.rint((frames + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return np.moveaxis(pixels, -3, -1)
+
+
+class Mp4Writer:
+    """H.264 yuv420p mp4 that plays in browsers, written frame by frame, published on close."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self._file = PendingFile(path)
+        self._container = av.open(
+            str(self._file.tmp), mode="w", format="mp4", options={"movflags": "faststart"}
+        )
+        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": "17", "preset": "medium"}
+        self._started = False
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one uint8 (H, W, 3) frame (H and W even)."""
+        if not self._started:
+            self._stream.height, self._stream.width = frame.shape[:2]
+            self._started = True
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            self._container.mux(packet)
+
+    def close(self, commit: bool = True) -> None:
+        """Flush and publish (or drop) the file."""
+        try:
+            if commit:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+        finally:
+            self._container.close()
+        self._file.commit() if commit else self._file.abort()
+
+
+class GifWriter:
+    """Looping gif; frames kept palettised (one byte a pixel) until close writes them."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self._path, self._fps = Path(path), fps
+        self._images: list[Image.Image] = []
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one uint8 (H, W, 3) frame."""
+        self._images.append(Image.fromarray(frame).convert("P", palette=Image.Palette.ADAPTIVE))
+
+    def close(self, commit: bool = True) -> None:
+        """Write the gif (or nothing)."""
+        if not commit or not self._images:
+            return
+        first, *rest = self._images
+        with atomic_path(self._path) as tmp:
+            first.save(
+                tmp, format="GIF", save_all=True, append_images=rest,
+                duration=max(20, round(1000 / self._fps)), loop=0,
+            )
+
+
+def open_writer(path: Path, fps: float) -> Mp4Writer | GifWriter:
+    """A streaming writer chosen by the file's suffix (.mp4 or .gif)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".mp4":
+        return Mp4Writer(path, fps)
+    if suffix == ".gif":
+        return GifWriter(path, fps)
+    raise ValueError(f"{path}: videos are written as .mp4 or .gif")
+
+
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float) -> None:
+    """Write uint8 (H, W, 3) frames as mp4 or gif (by suffix), atomically."""
+    writer = open_writer(path, fps)
+    try:
+        for frame in frames:
+            writer.write(frame)
+    except BaseException:
+        writer.close(commit=False)
+        raise
+    writer.close()
+
+
+def write_grid(path: Path, videos: np.ndarray, columns: int = 10, cell: int = 64) -> None:
+    """PNG of `columns` evenly spaced frames (across) of each video (down); videos (V, T, H, W, 3)."""
+    count, length, height, width = videos.shape[:4]
+    picks = np.linspace(0, length - 1, min(columns, length)).round().astype(int)
+    zoom = max(1, math.ceil(cell / max(height, width)))
+    pad = 2
+    grid = np.full(
+        (count * (height * zoom + pad) + pad, len(picks) * (width * zoom + pad) + pad, 3),
+        255, dtype=np.uint8,
+    )
+    for row in range(count):
+        for col, t in enumerate(picks):
+            tile = videos[row, t].repeat(zoom, axis=0).repeat(zoom, axis=1)
+            y, x = pad + row * (height * zoom + pad), pad + col * (width * zoom + pad)
+            grid[y : y + height * zoom, x : x + width * zoom] = tile
+    with atomic_path(path) as tmp:
+        Image.fromarray(grid).save(tmp, format="PNG")

@@ -1,0 +1,29 @@
+"""Tiny models and procedural clips: the model tests run in seconds on two cores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model.config import TrainConfig
+from model.procedural import waves
+from model.video_io import write_video
+
+
+def tiny_config(**overrides: Any) -> TrainConfig:
+    """A few channels, 16x16 frames, two chunks: learns something in a few seconds."""
+    fields: dict[str, Any] = dict(
+        image_size=16, frames=16, chunk_length=8, epochs=4, base_channels=8, state_dim=8,
+        noise_dim=8, langevin_steps=4,
+    )
+    return TrainConfig(**(fields | overrides))
+
+
+@pytest.fixture
+def waves_video(tmp_path: Path) -> Path:
+    """A 24-frame 16x16 procedural texture written as mp4."""
+    path = tmp_path / "waves.mp4"
+    write_video(path, iter(waves(24, 16)), 25)
+    return path

@@ -1,0 +1,96 @@
+"""Masks from the paper's files, arrays, videos and programmatic kinds."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io
+
+from model.errors import MaskError
+from model.masks import Box, FileMask, MissingFramesMask, RegionsMask, build_visible, parse_frame_list
+from model.video_io import write_video
+from tests.conftest import shared_file
+
+
+def test_the_papers_missing_frames_mask() -> None:
+    visible = build_visible(FileMask(path=str(shared_file("masks/missing_frames_150x150x70.mat"))),
+                            frames=70, image_size=64)
+    assert visible.shape == (70, 64, 64)
+    per_frame = visible.reshape(70, -1).mean(axis=1)
+    assert set(per_frame.tolist()) == {0.0, 1.0} and per_frame.sum() == 35
+
+
+def test_the_papers_regions_mask_keeps_its_share() -> None:
+    visible = build_visible(FileMask(path=str(shared_file("masks/regions_150x150x70.mat"))),
+                            frames=70, image_size=32)
+    assert 0.80 < visible.mean() < 0.88  # one 60 x 60 square of 150 x 150 per frame is 16 %
+
+
+def test_mat_with_the_wrong_frame_count() -> None:
+    mask = FileMask(path=str(shared_file("masks/missing_frames_150x150x70.mat")))
+    with pytest.raises(MaskError, match="70 frames but training uses 60"):
+        build_visible(mask, frames=60, image_size=64)
+
+
+def test_mat_without_a_masks_array(tmp_path: Path) -> None:
+    scipy.io.savemat(tmp_path / "m.mat", {"a": np.zeros((4, 4, 2)), "b": np.zeros(3)})
+    with pytest.raises(MaskError, match="no `masks` array"):
+        build_visible(FileMask(path=str(tmp_path / "m.mat")), frames=2, image_size=16)
+
+
+def test_npy_is_resized_nearest(tmp_path: Path) -> None:
+    array = np.zeros((3, 8, 8), np.uint8)
+    array[:, :4] = 1  # top half occluded
+    np.save(tmp_path / "m.npy", array)
+    visible = build_visible(FileMask(path=str(tmp_path / "m.npy")), frames=3, image_size=32)
+    assert not visible[:, :16].any() and visible[:, 16:].all()
+
+
+def test_npy_pickle_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "evil.npy"
+    np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(MaskError, match="not a plain .npy"):
+        build_visible(FileMask(path=str(path)), frames=1, image_size=16)
+    (tmp_path / "raw.npy").write_bytes(pickle.dumps({"a": 1}))
+    with pytest.raises(MaskError):
+        build_visible(FileMask(path=str(tmp_path / "raw.npy")), frames=1, image_size=16)
+
+
+def test_npy_of_a_foreign_shape(tmp_path: Path) -> None:
+    np.save(tmp_path / "m.npy", np.zeros((3, 8, 12)))
+    with pytest.raises(MaskError, match="12x8"):  # width x height, not square and not the video's shape
+        build_visible(FileMask(path=str(tmp_path / "m.npy")), frames=3, image_size=16)
+
+
+def test_mask_video_white_is_missing(tmp_path: Path) -> None:
+    frames = np.zeros((4, 16, 16, 3), np.uint8)
+    frames[:, :, 8:] = 255
+    write_video(tmp_path / "mask.mp4", iter(frames), 25)
+    visible = build_visible(FileMask(path=str(tmp_path / "mask.mp4")), frames=4, image_size=16)
+    assert visible[:, :, :7].all() and not visible[:, :, 9:].any()
+
+
+def test_missing_frames_and_regions() -> None:
+    visible = build_visible(MissingFramesMask(frames=[0, 2]), frames=4, image_size=16)
+    assert not visible[0].any() and visible[1].all() and not visible[2].any()
+    regions = RegionsMask(boxes=[Box(x=0.5, y=0.0, width=0.5, height=0.5, frames=[1])])
+    visible = build_visible(regions, frames=3, image_size=16)
+    assert visible[0].all() and not visible[1, :8, 8:].any() and visible[1, 8:].all()
+
+
+def test_programmatic_masks_that_do_not_fit() -> None:
+    with pytest.raises(MaskError, match="past the 4 training frames"):
+        build_visible(MissingFramesMask(frames=[4]), frames=4, image_size=16)
+    with pytest.raises(MaskError, match="reaches past the frame"):
+        build_visible(RegionsMask(boxes=[Box(x=0.8, y=0, width=0.5, height=0.1)]), frames=2, image_size=16)
+    with pytest.raises(MaskError, match="hides every pixel"):
+        build_visible(MissingFramesMask(frames=[0, 1]), frames=2, image_size=16)
+
+
+def test_frame_lists() -> None:
+    assert parse_frame_list("0-2, 5") == [0, 1, 2, 5]
+    with pytest.raises(MaskError):
+        parse_frame_list("a-b")
