@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import UNION_TAGS
 from core.errors import ServiceError
 
 log = logging.getLogger("dyngen.api")
@@ -42,8 +43,9 @@ def error_response(
 
 
 def _field(loc: Any) -> str:
-    # ("body", "config", "epochs") -> "config.epochs": the name a client wrote.
-    parts = [str(p) for p in loc if p not in ("body",)]
+    # ("body", "train", "config", "epochs") -> "config.epochs": the name the client wrote,
+    # without the request part and the tags pydantic adds for discriminated unions.
+    parts = [str(p) for p in loc if p != "body" and p not in UNION_TAGS]
     return ".".join(parts) or "body"
 
 
@@ -76,7 +78,8 @@ async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     phrase = HTTPStatus(exc.status_code).phrase
     code = phrase.lower().replace(" ", "_").replace("-", "_")
     message = exc.detail if isinstance(exc.detail, str) else phrase
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -73,7 +73,7 @@ class TrainJobCreate(Strict):
 
     type: Literal["train"]
     video_ids: list[Id] = Field(min_length=1, max_length=64)
-    config: TrainConfig = Field(default_factory=TrainConfig)
+    config: TrainConfig = Field(default_factory=lambda: TrainConfig.model_validate({}))
     mask: JobMask | None = None
     seed: Seed = 0
 
@@ -83,11 +83,13 @@ class SynthesizeJobCreate(Strict):
 
     type: Literal["synthesize"]
     model_id: Id
-    config: SynthesisConfig = Field(default_factory=SynthesisConfig)
+    config: SynthesisConfig = Field(default_factory=lambda: SynthesisConfig.model_validate({}))
     seed: Seed = 0
 
 
 JobCreate = Annotated[TrainJobCreate | SynthesizeJobCreate, Field(discriminator="type")]
+# Tags pydantic puts in error locations of the unions above; errors leave them out.
+UNION_TAGS = frozenset({"train", "synthesize", "missing_frames", "regions", "upload"})
 
 
 class Progress(BaseModel):

@@ -48,7 +48,7 @@ class _PartState:
 def clean_filename(raw: str | None) -> str:
     """The base name a client gave, without directories or control characters."""
     name = PureWindowsPath(PurePosixPath(raw or "").name).name
-    name = "".join(ch for ch in name if ch.isprintable() and ch not in "\"\\/").strip()
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in '"\\/').strip()
     return name[:200] or "upload"
 
 
@@ -151,6 +151,11 @@ async def receive_upload(request: Request, store: ArtifactStore, limit: int) -> 
     return Upload(staged, receiver.filename or "upload")
 
 
+def _write_all(staged: StagedFile, blocks: list[bytes]) -> None:
+    for block in blocks:
+        staged.write(block)
+
+
 async def _pump(
     request: Request, parser: MultipartParser, receiver: _FileReceiver, staged: StagedFile
 ) -> None:
@@ -160,11 +165,12 @@ async def _pump(
             parser.write(chunk)
             if receiver.pending:
                 blocks, receiver.pending = receiver.pending, []
-                await run_in_threadpool(lambda: [staged.write(b) for b in blocks])
+                await run_in_threadpool(_write_all, staged, blocks)
         parser.finalize()
     except _TooLarge:
         raise too_large(receiver.limit) from None
     except MultipartParseError as err:
-        raise ApiError(400, "malformed_multipart", f"the multipart body is malformed: {err}") from None
+        message = f"the multipart body is malformed: {err}"
+        raise ApiError(400, "malformed_multipart", message) from None
     except ClientDisconnect:
         raise ApiError(400, "client_disconnected", "the upload was interrupted") from None

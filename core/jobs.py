@@ -266,7 +266,9 @@ def request_cancel(*, session: Session, owner_id: str | None, job_id: str) -> Jo
             add_event(session=session, job_id=job_id, kind="status", data={"cancel": True})
     else:
         raise Conflict(
-            f"job {job_id} has already {job.status}", code="job_finished", details={"status": job.status}
+            f"job {job_id} has already {job.status}",
+            code="job_finished",
+            details={"status": job.status},
         )
     session.flush()
     return job

@@ -17,13 +17,13 @@ def owned(column: InstrumentedAttribute[Any], owner_id: str | None) -> ColumnEle
 
 def page(
     session: Session,
-    stmt: Select[tuple[T]],
+    stmt: Select[T],
     id_column: InstrumentedAttribute[str],
     *,
     limit: int,
     cursor: str | None,
 ) -> tuple[list[T], str | None]:
-    """Newest first, `limit` rows after `cursor`; ids sort by creation time, so an id is a cursor."""
+    """Newest first, `limit` rows after `cursor` (ids sort by creation time: an id is a cursor)."""
     if cursor is not None:
         stmt = stmt.where(id_column < cursor)
     rows = list(session.scalars(stmt.order_by(id_column.desc()).limit(limit + 1)))

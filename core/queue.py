@@ -43,7 +43,6 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_timeout=settings.connect_timeout,
         broker_transport_options=_transport_options(settings),
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
-        worker_hijack_root_logger=False,
     )
     return app
 

@@ -18,36 +18,45 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DYNGEN_", extra="ignore", frozen=True)
 
     # where things live; the three URLs default to files under data_dir (the embedded setup)
-    data_dir: Path = Field(Path("data"), description="root of the embedded defaults")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite file")
-    broker_url: str | None = Field(None, description="Celery broker URL; default SQLite file")
-    storage_dir: Path | None = Field(None, description="artifact store; default data_dir/storage")
-    queue_name: str = Field("dyngen", min_length=1, max_length=100)
+    data_dir: Path = Field(default=Path("data"), description="root of the embedded defaults")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite file"
+    )
+    broker_url: str | None = Field(
+        default=None, description="Celery broker URL; default SQLite file"
+    )
+    storage_dir: Path | None = Field(
+        default=None, description="artifact store; default data_dir/storage"
+    )
+    queue_name: str = Field(default="dyngen", min_length=1, max_length=100)
 
     # the HTTP server
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(default=8000, ge=1, le=65535)
     auth: Literal["apikey", "open"] = Field(
-        "open", description="open = no API key needed; refused unless bound to 127.0.0.1"
+        default="open", description="open = no API key needed; refused unless bound to 127.0.0.1"
     )
 
     # what a client may ask for
-    max_upload_bytes: int = Field(512 * 1024**2, ge=1)
-    max_video_frames: int = Field(20_000, ge=1)
-    max_video_side: int = Field(4096, ge=1, description="largest width or height accepted")
-    max_epochs: int = Field(100_000, ge=1)
+    max_upload_bytes: int = Field(default=512 * 1024**2, ge=1)
+    max_video_frames: int = Field(default=20_000, ge=1)
+    max_video_side: int = Field(default=4096, ge=1, description="largest width or height accepted")
+    max_epochs: int = Field(default=100_000, ge=1)
     max_synthesis_frames: int = Field(
-        100_000, ge=1, description="num_videos x frames of one synthesis job"
+        default=100_000, ge=1, description="num_videos x frames of one synthesis job"
     )
-    page_limit: int = Field(100, ge=1, le=1000)
 
     # how workers run jobs
-    device: str = Field("auto", description="torch device for the worker: auto, cpu, cuda, ...")
-    lease_seconds: float = Field(120.0, gt=0)
-    heartbeat_seconds: float = Field(15.0, gt=0)
-    resume_every: int = Field(50, ge=1, description="save resume state every n epochs")
-    cancel_poll_seconds: float = Field(1.0, ge=0)
-    connect_timeout: float = Field(3.0, gt=0, description="seconds to reach the DB or broker")
+    device: str = Field(
+        default="auto", description="torch device for the worker: auto, cpu, cuda, ..."
+    )
+    lease_seconds: float = Field(default=120.0, gt=0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    resume_every: int = Field(default=50, ge=1, description="save resume state every n epochs")
+    cancel_poll_seconds: float = Field(default=1.0, ge=0)
+    connect_timeout: float = Field(
+        default=3.0, gt=0, description="seconds to reach the DB or broker"
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

@@ -12,9 +12,7 @@ from core.tables import Artifact, Video
 Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
 Cursor = Annotated[
     str | None,
-    Query(
-        max_length=40, pattern=r"^[a-z]+_[0-9a-f]+$", description="next_cursor of the last page"
-    ),
+    Query(max_length=40, pattern=r"^[a-z]+_[0-9a-f]+$", description="next_cursor of the last page"),
 ]
 
 

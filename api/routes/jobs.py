@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -227,7 +227,9 @@ def job_events(
     return EventPage(items=items, last_id=items[-1].id if items else after)
 
 
-def _poll(sessions: sessionmaker[Session], job_id: str, after: int) -> tuple[str, list[JobEventRead]]:
+def _poll(
+    sessions: sessionmaker[Session], job_id: str, after: int
+) -> tuple[str, list[JobEventRead]]:
     # Status first, then events: a terminal status read here has its event in this batch.
     with session_scope(sessions) as session:
         status = session.get_one(Job, job_id).status

@@ -100,7 +100,9 @@ def list_videos(
 @router.get("/{video_id}")
 def get_video(video_id: str, caller: CallerDep, session: SessionDep) -> VideoRead:
     """One video."""
-    return video_read(videos.get_video(session=session, owner_id=caller.owner_id, video_id=video_id))
+    return video_read(
+        videos.get_video(session=session, owner_id=caller.owner_id, video_id=video_id)
+    )
 
 
 @router.get(

@@ -87,9 +87,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "job_events",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
         sa.Column(
             "job_id", ID, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True
         ),
