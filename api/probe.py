@@ -43,7 +43,7 @@ def _probe_video(path: Path) -> Probe:
         info = probe_video(path)
     except VideoError as err:
         # The model's message names the staged temp path; the client knows its own file name.
-        reason = str(err).replace(f"{path}: ", "")
+        reason = str(err).replace(f"{path}: ", "").replace(str(path), "the upload")
         raise ApiError(422, "invalid_video", f"not a usable video: {reason}") from None
     return Probe("video", info.frames, info.fps, info.width, info.height)
 

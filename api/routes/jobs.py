@@ -95,8 +95,22 @@ def _check_train(
                 code="not_a_video",
                 details=[{"field": "video_ids", "id": video_id}],
             )
+        _check_length(body, video.id, video.frames)
     if body.mask is not None and body.mask.kind == "upload":
         videos.get_video(session=session, owner_id=owner_id, video_id=body.mask.video_id)
+
+
+def _check_length(body: TrainJobCreate, video_id: str, frames: int) -> None:
+    """Refuse now what the worker would fail on: a clip shorter than the frames asked for."""
+    config = body.config
+    needed = config.start + config.every * (config.frames - 1) + 1
+    if frames < needed:
+        raise Invalid(
+            f"config.frames: video {video_id} has {frames} frames, but start {config.start}, "
+            f"every {config.every} and frames {config.frames} need {needed}",
+            code="video_too_short",
+            details=[{"field": "config.frames", "id": video_id, "frames": frames}],
+        )
 
 
 def _check_synthesize(
