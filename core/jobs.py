@@ -248,22 +248,27 @@ def _finish(
 
 
 def request_cancel(*, session: Session, owner_id: str | None, job_id: str) -> Job:
-    """Cancel a queued job now, or ask its worker to stop a running one between epochs."""
-    job = get_job(session=session, owner_id=owner_id, job_id=job_id)
-    cancelled_queued = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
-        .values(cancel_requested=True)
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(job)
-    if getattr(cancelled_queued, "rowcount", 0) == 1:
+    """Cancel a queued job now, or flag a running one for its worker to stop between epochs."""
+    get_job(session=session, owner_id=owner_id, job_id=job_id)
+    # One UPDATE per state, so a job that starts running meanwhile is caught by the second;
+    # the row lock it takes means the worker's next progress write sees the flag.
+    flagged_from = None
+    for status in ("queued", "running"):
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == status)
+            .values(cancel_requested=True)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) == 1:
+            flagged_from = status
+            break
+    job = session.get_one(Job, job_id, populate_existing=True)
+    if flagged_from == "queued":
         # Nobody has claimed it (the claim skips flagged jobs), so it ends here.
         _finish(session, job, "cancelled", error=None, metrics=None)
-    elif job.status == "running":
-        if not job.cancel_requested:
-            job.cancel_requested = True
-            add_event(session=session, job_id=job_id, kind="status", data={"cancel": True})
+    elif flagged_from == "running":
+        add_event(session=session, job_id=job_id, kind="status", data={"cancel": True})
     else:
         raise Conflict(
             f"job {job_id} has already {job.status}",

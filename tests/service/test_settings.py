@@ -23,7 +23,7 @@ def test_defaults_are_the_embedded_setup(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_open_mode_only_on_loopback() -> None:
     Settings(auth="open").check_bind("127.0.0.1")
     Settings(auth="apikey").check_bind("0.0.0.0")
-    with pytest.raises(ValueError, match="only allowed on 127.0.0.1"):
+    with pytest.raises(ValueError, match=r"only allowed on 127\.0\.0\.1"):
         Settings(auth="open").check_bind("0.0.0.0")
 
 
