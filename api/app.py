@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from api.deps import Services
 from api.errors import install_error_handlers
+from api.limits import BodyLimit
 from api.routes import artifacts, health, jobs, models, videos
 from api.schemas import ErrorBody
 from core.db import session_factory
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
     )
     app.state.services = services
     install_error_handlers(app)
+    app.add_middleware(BodyLimit)
     for module in (videos, jobs, models, artifacts, health):
         app.include_router(module.router)
     if settings.auth == "open":

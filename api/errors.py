@@ -76,7 +76,7 @@ async def _on_service_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     phrase = HTTPStatus(exc.status_code).phrase
-    code = phrase.lower().replace(" ", "_").replace("-", "_")
+    code = getattr(exc, "code", None) or phrase.lower().replace(" ", "_").replace("-", "_")
     message = exc.detail if isinstance(exc.detail, str) else phrase
     headers = dict(exc.headers) if exc.headers else None
     return error_response(exc.status_code, code, message, headers=headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from api.deps import CallerDep, ServicesDep, SessionDep
+from api.routes.common import PathId
 from api.routes.files import file_response
 from core.artifacts import get_artifact
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"])
     responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 304: {}},
 )
 def download_artifact(
-    artifact_id: str,
+    artifact_id: PathId,
     request: Request,
     caller: CallerDep,
     services: ServicesDep,

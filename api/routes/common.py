@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Path, Query
 
 from api.schemas import ArtifactRead, VideoRead
 from core.tables import Artifact, Video
 
+ID_PATTERN = r"^[a-z]+_[0-9a-f]+$"
+# Ids in paths are checked before any query: a NUL byte or a 5 kB id is a 422, not a DB error.
+PathId = Annotated[str, Path(min_length=1, max_length=40, pattern=ID_PATTERN)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
 Cursor = Annotated[
     str | None,

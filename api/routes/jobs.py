@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
-from api.routes.common import Cursor, Limit, artifact_read
+from api.routes.common import Cursor, Limit, PathId, artifact_read
 from api.schemas import (
     EventPage,
     JobCreate,
@@ -36,6 +36,7 @@ log = logging.getLogger("dyngen.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 SSE_POLL_SECONDS = 0.5
+MAX_EVENT_ID = 2**63 - 1  # a BIGINT
 SSE_KEEPALIVE_SECONDS = 15.0
 
 
@@ -199,14 +200,14 @@ def list_jobs(
 
 
 @router.get("/{job_id}")
-def get_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobRead:
+def get_job(job_id: PathId, caller: CallerDep, session: SessionDep) -> JobRead:
     """One job: status, progress, error, artifacts."""
     job = jobs.get_job(session=session, owner_id=caller.owner_id, job_id=job_id)
     return job_reads(session, [job])[0]
 
 
 @router.post("/{job_id}/cancel", status_code=202)
-def cancel_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobRead:
+def cancel_job(job_id: PathId, caller: CallerDep, session: SessionDep) -> JobRead:
     """Cancel a queued job at once, or ask a running one to stop after its current epoch."""
     job = jobs.request_cancel(session=session, owner_id=caller.owner_id, job_id=job_id)
     session.commit()
@@ -219,13 +220,13 @@ def cancel_job(job_id: str, caller: CallerDep, session: SessionDep) -> JobRead:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 def job_events(
-    job_id: str,
+    job_id: PathId,
     caller: CallerDep,
     services: ServicesDep,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, description="the last event id already seen")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID, description="last event id seen")] = 0,
     accept: Annotated[str, Header()] = "application/json",
-    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_EVENT_ID)] = None,
 ) -> EventPage | StreamingResponse:
     """Progress history after `after`; with `Accept: text/event-stream`, a live stream."""
     jobs.get_job(session=session, owner_id=caller.owner_id, job_id=job_id)

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from api.deps import CallerDep, SessionDep
-from api.routes.common import Cursor, Limit, artifact_read
+from api.routes.common import Cursor, Limit, PathId, artifact_read
 from api.schemas import ModelRead, Page
 from core import models
 from core.artifacts import get_artifact
@@ -41,7 +41,7 @@ def list_models(
 
 
 @router.get("/{model_id}")
-def get_model(model_id: str, caller: CallerDep, session: SessionDep) -> ModelRead:
+def get_model(model_id: PathId, caller: CallerDep, session: SessionDep) -> ModelRead:
     """One model and its checkpoint artifact."""
     model = models.get_model(session=session, owner_id=caller.owner_id, model_id=model_id)
     return _model_read(session, model)

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, ServicesDep, SessionDep
 from api.probe import probe_upload
-from api.routes.common import Cursor, Limit, video_read
+from api.routes.common import Cursor, Limit, PathId, video_read
 from api.routes.files import file_response
 from api.schemas import Page, VideoRead
 from api.uploads import Upload, receive_upload
@@ -98,7 +98,7 @@ def list_videos(
 
 
 @router.get("/{video_id}")
-def get_video(video_id: str, caller: CallerDep, session: SessionDep) -> VideoRead:
+def get_video(video_id: PathId, caller: CallerDep, session: SessionDep) -> VideoRead:
     """One video."""
     return video_read(
         videos.get_video(session=session, owner_id=caller.owner_id, video_id=video_id)
@@ -111,7 +111,11 @@ def get_video(video_id: str, caller: CallerDep, session: SessionDep) -> VideoRea
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def video_content(
-    video_id: str, request: Request, caller: CallerDep, services: ServicesDep, session: SessionDep
+    video_id: PathId,
+    request: Request,
+    caller: CallerDep,
+    services: ServicesDep,
+    session: SessionDep,
 ) -> Response:
     """The uploaded bytes, as sent."""
     video = videos.get_video(session=session, owner_id=caller.owner_id, video_id=video_id)
@@ -127,7 +131,7 @@ def video_content(
 
 @router.delete("/{video_id}", status_code=204, response_class=Response)
 def delete_video(
-    video_id: str, caller: CallerDep, services: ServicesDep, session: SessionDep
+    video_id: PathId, caller: CallerDep, services: ServicesDep, session: SessionDep
 ) -> Response:
     """Delete a video and its bytes (409 while an unfinished job uses it)."""
     key = videos.delete_video(session=session, owner_id=caller.owner_id, video_id=video_id)
