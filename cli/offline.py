@@ -17,7 +17,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # (flag, TrainConfig field, type, help); every flag defaults to the config's own default
 TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
-    ("--image-size", "image_size", click.Choice(["16", "32", "64", "128", "256"]), "frame side in pixels"),
+    (
+        "--image-size",
+        "image_size",
+        click.Choice(["16", "32", "64", "128", "256"]),
+        "frame side in pixels",
+    ),
     ("--frames", "frames", int, "frames taken from each video"),
     ("--start", "start", int, "first frame taken"),
     ("--every", "every", int, "keep every n-th frame"),
@@ -27,11 +32,21 @@ TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--langevin-steps", "langevin_steps", int, "Langevin steps per chunk"),
     ("--delta", "langevin_delta", float, "Langevin step size"),
     ("--sigma", "sigma", float, "observation noise of the energy"),
-    ("--energy-scaling", "energy_scaling", click.Choice(["per_frame", "sum", "mean"]), "how E is scaled"),
+    (
+        "--energy-scaling",
+        "energy_scaling",
+        click.Choice(["per_frame", "sum", "mean"]),
+        "how E is scaled",
+    ),
     ("--transition", "transition", click.Choice(["nonlinear", "linear"]), "transition model"),
     ("--state-dim", "state_dim", int, "latent state size d"),
     ("--noise-dim", "noise_dim", int, "noise size k"),
-    ("--content-dim", "content_dim", int, "per-video content size c (several videos of one action)"),
+    (
+        "--content-dim",
+        "content_dim",
+        int,
+        "per-video content size c (several videos of one action)",
+    ),
     ("--base-channels", "base_channels", int, "generator width at the output layer"),
     ("--lr", "learning_rate", float, "Adam learning rate"),
     ("--average-last", "average_last", int, "epochs averaged into the reconstruction (0 = half)"),
@@ -67,10 +82,12 @@ def describe_validation(err: ValidationError) -> str:
 
 def train_options(func: F) -> F:
     """Add one option per TrainConfig field in TRAIN_OPTIONS, plus --config FILE."""
-    for flag, _field, kind, help_text in reversed(TRAIN_OPTIONS):
-        func = click.option(flag, type=kind, default=None, help=help_text)(func)
+    for flag, field, kind, help_text in reversed(TRAIN_OPTIONS):
+        func = click.option(flag, field, type=kind, default=None, help=help_text)(func)
     func = click.option(
-        "--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
         help="JSON file of config fields (the API's `config` object); flags override it",
     )(func)
     return func
@@ -86,7 +103,9 @@ def build_train_config(options: dict[str, Any], **overrides: Any) -> Any:
         try:
             fields = json.loads(Path(config_file).read_text())
         except (OSError, json.JSONDecodeError) as err:
-            raise click.ClickException(f"{config_file}: not a readable JSON config ({err})") from None
+            raise click.ClickException(
+                f"{config_file}: not a readable JSON config ({err})"
+            ) from None
     for _flag, name, _kind, _help in TRAIN_OPTIONS:
         value = options.pop(name, None)
         if value is not None:
@@ -99,12 +118,19 @@ def build_train_config(options: dict[str, Any], **overrides: Any) -> Any:
 def mask_options(func: F) -> F:
     """--mask FILE, --missing-frames LIST, --box x,y,w,h."""
     func = click.option(
-        "--box", "boxes", multiple=True, metavar="X,Y,W,H",
+        "--box",
+        "boxes",
+        multiple=True,
+        metavar="X,Y,W,H",
         help="occluded rectangle in fractions of the frame (repeatable)",
     )(func)
-    func = click.option("--missing-frames", metavar="LIST", help="occluded frames, e.g. 0-9,20,30-34")(func)
     func = click.option(
-        "--mask", "mask_file", type=click.Path(path_type=Path),
+        "--missing-frames", metavar="LIST", help="occluded frames, e.g. 0-9,20,30-34"
+    )(func)
+    func = click.option(
+        "--mask",
+        "mask_file",
+        type=click.Path(path_type=Path),
         help=".mat (paper's layout), .npy (T x H x W) or a mask video; 1 / white = missing",
     )(func)
     return func
@@ -122,7 +148,7 @@ def build_mask(mask_file: Path | None, missing_frames: str | None, boxes: tuple[
     if missing_frames is not None:
         return MissingFramesMask(frames=parse_frame_list(missing_frames))
     if boxes:
-        return RegionsMask(boxes=[Box(**dict(zip("xy", (0, 0), strict=True)) | _box(b)) for b in boxes])
+        return RegionsMask(boxes=[Box(**_box(b)) for b in boxes])
     return None
 
 
@@ -141,7 +167,9 @@ class EpochBar:
     def __init__(self, total: int, done: int = 0) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, initial=done, unit="epoch", dynamic_ncols=True, file=sys.stderr)
+        self.bar = tqdm(
+            total=total, initial=done, unit="epoch", dynamic_ncols=True, file=sys.stderr
+        )
 
     def __call__(self, report: Any) -> None:
         self.bar.n = report.epoch
@@ -176,8 +204,14 @@ class StopOnInterrupt:
 
 
 def run_training(
-    config: Any, videos: list[Path], out: Path, mask: Any, seed: int, device: str,
-    resume: bool, resume_every: int,
+    config: Any,
+    videos: list[Path],
+    out: Path,
+    mask: Any,
+    seed: int,
+    device: str,
+    resume: bool,
+    resume_every: int,
 ) -> Any:
     """Train with a progress bar; Ctrl-C saves resume state and exits 130."""
     from model.errors import Cancelled
@@ -190,12 +224,22 @@ def run_training(
     try:
         with StopOnInterrupt() as stop:
             result = train_model(
-                config, videos, out, mask=mask, seed=seed, device=device, on_epoch=bar,
-                should_stop=stop, resume_path=resume_path, resume_every=resume_every,
+                config,
+                videos,
+                out,
+                mask=mask,
+                seed=seed,
+                device=device,
+                on_epoch=bar,
+                should_stop=stop,
+                resume_path=resume_path,
+                resume_every=resume_every,
             )
     except Cancelled as err:
         bar.close()
-        click.echo(f"{err}; resume state in {resume_path}; rerun with --resume to continue", err=True)
+        click.echo(
+            f"{err}; resume state in {resume_path}; rerun with --resume to continue", err=True
+        )
         sys.exit(130)
     finally:
         bar.close()
@@ -206,21 +250,37 @@ def run_training(
 
 def print_summary(result: Any, keys: tuple[str, ...]) -> None:
     """The headline metrics and where the files went."""
-    shown = ", ".join(f"{k} {result.metrics[k]:.4g}" for k in keys if isinstance(result.metrics.get(k), float))
+    shown = ", ".join(
+        f"{k} {result.metrics[k]:.4g}" for k in keys if isinstance(result.metrics.get(k), float)
+    )
     click.echo(shown)
     for item in result.files:
         click.echo(f"  {item.kind:22s} {item.path}")
 
 
 common_run_options = [
-    click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-                 help="directory for the checkpoint and reports"),
+    click.option(
+        "--out",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="directory for the checkpoint and reports",
+    ),
     click.option("--seed", default=0, show_default=True, type=int, help="random seed"),
-    click.option("--device", default="auto", show_default=True,
-                 type=click.Choice(["auto", "cpu", "cuda"]), help="where to train"),
+    click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        type=click.Choice(["auto", "cpu", "cuda"]),
+        help="where to train",
+    ),
     click.option("--resume", is_flag=True, help="continue from OUT/resume.safetensors"),
-    click.option("--resume-every", default=100, show_default=True, type=click.IntRange(1),
-                 help="save resume state every n epochs"),
+    click.option(
+        "--resume-every",
+        default=100,
+        show_default=True,
+        type=click.IntRange(1),
+        help="save resume state every n epochs",
+    ),
 ]
 
 
@@ -237,9 +297,18 @@ def run_options(func: F) -> F:
 @mask_options
 @train_options
 @fail_cleanly
-def train(videos: tuple[Path, ...], out: Path, seed: int, device: str, resume: bool,
-          resume_every: int, mask_file: Path | None, missing_frames: str | None,
-          boxes: tuple[str, ...], **options: Any) -> None:
+def train(
+    videos: tuple[Path, ...],
+    out: Path,
+    seed: int,
+    device: str,
+    resume: bool,
+    resume_every: int,
+    mask_file: Path | None,
+    missing_frames: str | None,
+    boxes: tuple[str, ...],
+    **options: Any,
+) -> None:
     """Train a dynamic generator on VIDEO(s) and write the checkpoint and reports to --out.
 
     Several videos of one action share the model; give them --content-dim (e.g. 100)
@@ -257,9 +326,18 @@ def train(videos: tuple[Path, ...], out: Path, seed: int, device: str, resume: b
 @mask_options
 @train_options
 @fail_cleanly
-def recover(video: Path, out: Path, seed: int, device: str, resume: bool, resume_every: int,
-            mask_file: Path | None, missing_frames: str | None, boxes: tuple[str, ...],
-            **options: Any) -> None:
+def recover(
+    video: Path,
+    out: Path,
+    seed: int,
+    device: str,
+    resume: bool,
+    resume_every: int,
+    mask_file: Path | None,
+    missing_frames: str | None,
+    boxes: tuple[str, ...],
+    **options: Any,
+) -> None:
     """Train on the visible pixels of VIDEO and write the recovered video (occluded pixels filled).
 
     Defaults to sigma 0.5, the authors' setting for recovery.
@@ -280,32 +358,57 @@ def recover(video: Path, out: Path, seed: int, device: str, resume: bool, resume
 @click.option("--fps", default=25.0, show_default=True, type=float)
 @click.option("--format", "formats", default="mp4", show_default=True, help="mp4, gif or mp4,gif")
 @click.option("--fresh-state", is_flag=True, help="draw s_0 fresh instead of the learned one")
-@click.option("--content", default="0", show_default=True,
-              help="training video whose content to use, or 'fresh'")
+@click.option(
+    "--content",
+    default="0",
+    show_default=True,
+    help="training video whose content to use, or 'fresh'",
+)
 @click.option("--noise-scale", default=1.0, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option(
+    "--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])
+)
 @fail_cleanly
-def synthesize(checkpoint: Path, out: Path, num_videos: int, frames: int, fps: float, formats: str,
-               fresh_state: bool, content: str, noise_scale: float, seed: int, device: str) -> None:
+def synthesize(
+    checkpoint: Path,
+    out: Path,
+    num_videos: int,
+    frames: int,
+    fps: float,
+    formats: str,
+    fresh_state: bool,
+    content: str,
+    noise_scale: float,
+    seed: int,
+    device: str,
+) -> None:
     """Generate new videos of any length from a trained CHECKPOINT."""
     from tqdm import tqdm
 
     from model.config import SynthesisConfig
     from model.pipeline import synthesize_videos
 
-    config = SynthesisConfig.model_validate({
-        "num_videos": num_videos, "frames": frames, "fps": fps,
-        "formats": [f.strip() for f in formats.split(",") if f.strip()],
-        "fresh_state": fresh_state, "noise_scale": noise_scale,
-        "content": None if content == "fresh" else _content_index(content),
-    })
+    config = SynthesisConfig.model_validate(
+        {
+            "num_videos": num_videos,
+            "frames": frames,
+            "fps": fps,
+            "formats": [f.strip() for f in formats.split(",") if f.strip()],
+            "fresh_state": fresh_state,
+            "noise_scale": noise_scale,
+            "content": None if content == "fresh" else _content_index(content),
+        }
+    )
     with tqdm(total=frames, unit="frame", file=sys.stderr, dynamic_ncols=True) as bar:
+
         def progress(done: int, total: int) -> None:
             bar.n = done
             bar.refresh()
 
-        result = synthesize_videos(checkpoint, config, out, seed=seed, device=device, on_progress=progress)
+        result = synthesize_videos(
+            checkpoint, config, out, seed=seed, device=device, on_progress=progress
+        )
     print_summary(result, ("frames_per_second", "mean_frame_difference"))
 
 
@@ -314,13 +417,19 @@ def _content_index(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise click.ClickException(f"--content {text!r}: expected a video index or 'fresh'") from None
+        raise click.ClickException(
+            f"--content {text!r}: expected a video index or 'fresh'"
+        ) from None
 
 
 @click.command()
-@click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out", default="demo-out", show_default=True, type=click.Path(file_okay=False, path_type=Path)
+)
 @click.option("--epochs", default=60, show_default=True, type=int)
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option(
+    "--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])
+)
 @fail_cleanly
 def demo(out: Path, epochs: int, device: str) -> None:
     """Train on a procedural texture for a minute, then synthesize from it (no data needed)."""
@@ -331,13 +440,25 @@ def demo(out: Path, epochs: int, device: str) -> None:
 
     clip = out / "waves.mp4"
     write_video(clip, iter(waves(48, 32)), 25)
-    config = build_train_config({}, image_size=32, frames=48, chunk_length=16, epochs=epochs,
-                                base_channels=16, state_dim=20, noise_dim=20)
+    config = build_train_config(
+        {},
+        image_size=32,
+        frames=48,
+        chunk_length=16,
+        epochs=epochs,
+        base_channels=16,
+        state_dim=20,
+        noise_dim=20,
+    )
     click.echo(f"training on {clip} (a procedural texture)", err=True)
     result = run_training(config, [clip], out, None, 0, device, False, 100)
     print_summary(result, ("psnr",))
-    synthesis = synthesize_videos(result.checkpoint, SynthesisConfig(frames=192, formats=("mp4", "gif")),
-                                  out / "synthesis", device=device)
+    synthesis = synthesize_videos(
+        result.checkpoint,
+        SynthesisConfig(frames=192, formats=("mp4", "gif")),
+        out / "synthesis",
+        device=device,
+    )
     print_summary(synthesis, ("frames_per_second",))
 
 

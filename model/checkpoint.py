@@ -75,9 +75,7 @@ def save_resume(
     _write(path, tensors, metadata | meta | {"config": config.model_dump_json()})
 
 
-def load_resume(
-    path: Path, config: TrainConfig
-) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def load_resume(path: Path, config: TrainConfig) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read resume state; refuse one saved under another config (it would not continue the run)."""
     tensors, metadata = _read(path, RESUME_FORMAT, "cpu")
     saved = _config_from(path, metadata)
@@ -111,7 +109,8 @@ def _read(
         raise CheckpointError(f"{path}: not a {expected_format} file")
     if metadata.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path}: format version {metadata.get('format_version')}, this dyngen reads {FORMAT_VERSION}"
+            f"{path}: format version {metadata.get('format_version')}, "
+            f"this dyngen reads {FORMAT_VERSION}"
         )
     return tensors, metadata
 

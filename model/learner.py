@@ -98,11 +98,17 @@ class ABPTTLearner:
             carry = states[:, -1].detach()  # truncated BPTT: carry the state, not the graph
             self.reconstruction[:, begin:end] = frames.detach()
             sq, seen = self._squared_error(frames.detach(), begin, end)
-            energy_total, sq_total, seen_total = energy_total + energy, sq_total + sq, seen_total + seen
+            energy_total, sq_total, seen_total = (
+                energy_total + energy,
+                sq_total + sq,
+                seen_total + seen,
+            )
         self.epoch += 1
         self._accumulate_reconstruction()
         stats = EpochStats(
-            self.epoch, energy_total / cfg.num_chunks, sq_total / max(seen_total, 1.0),
+            self.epoch,
+            energy_total / cfg.num_chunks,
+            sq_total / max(seen_total, 1.0),
             time.perf_counter() - began,
         )
         if not math.isfinite(stats.loss):

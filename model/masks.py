@@ -57,7 +57,9 @@ def parse_frame_list(text: str) -> list[int]:
             first, _, last = part.partition("-")
             frames.extend(range(int(first), int(last or first) + 1))
     except ValueError:
-        raise MaskError(f"frame list {text!r}: expected numbers and ranges like 3,5,10-14") from None
+        raise MaskError(
+            f"frame list {text!r}: expected numbers and ranges like 3,5,10-14"
+        ) from None
     if not frames:
         raise MaskError(f"frame list {text!r} names no frame")
     return frames
@@ -71,7 +73,7 @@ def build_visible(
     source_size: tuple[int, int] | None = None,
     resize: str = "crop",
 ) -> np.ndarray:
-    """The mask as visibility, (T, S, S) bool with True = observed; raises MaskError if it can't fit."""
+    """The mask as visibility, (T, S, S) bool, True = observed; MaskError if it can't fit."""
     if isinstance(spec, MissingFramesMask):
         occluded = _missing_frames(spec, frames, image_size)
     elif isinstance(spec, RegionsMask):
@@ -100,7 +102,10 @@ def _regions(spec: RegionsMask, frames: int, size: int) -> np.ndarray:
         if box.x + box.width > 1 + 1e-9 or box.y + box.height > 1 + 1e-9:
             raise MaskError(f"box {box.model_dump(exclude={'frames'})} reaches past the frame")
         x0, y0 = round(box.x * size), round(box.y * size)
-        x1, y1 = max(x0 + 1, round((box.x + box.width) * size)), max(y0 + 1, round((box.y + box.height) * size))
+        x1, y1 = (
+            max(x0 + 1, round((box.x + box.width) * size)),
+            max(y0 + 1, round((box.y + box.height) * size)),
+        )
         which = range(frames) if box.frames is None else box.frames
         for t in which:
             if t >= frames:
@@ -133,7 +138,9 @@ def _read_mat(path: Path) -> np.ndarray:
     try:
         content = scipy.io.loadmat(str(path))
     except NotImplementedError:
-        raise MaskError(f"{path}: MATLAB v7.3 (HDF5) files are not supported; save with -v7") from None
+        raise MaskError(
+            f"{path}: MATLAB v7.3 (HDF5) files are not supported; save with -v7"
+        ) from None
     except (ValueError, TypeError, OSError) as err:
         raise MaskError(f"{path}: not a readable .mat file ({err})") from None
     arrays = {k: v for k, v in content.items() if not k.startswith("__")}
@@ -159,7 +166,7 @@ def _read_npy(path: Path) -> np.ndarray:
         array = array.max(axis=3)
     if array.ndim == 2:
         array = array[None]
-    if array.ndim != 3 or not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
+    if array.ndim != 3 or (not np.issubdtype(array.dtype, np.number) and array.dtype != bool):
         raise MaskError(f"{path}: mask shape {array.shape} ({array.dtype}) is not T x H x W (x C)")
     return array.astype(np.float32) > 0.5
 
@@ -196,7 +203,9 @@ def _resize_nearest(
     _, height, width = occluded.shape
     if height != width:
         if source_size is None or (width, height) != tuple(source_size):
-            expected = "square" if source_size is None else f"square or {source_size[0]}x{source_size[1]}"
+            expected = (
+                "square" if source_size is None else f"square or {source_size[0]}x{source_size[1]}"
+            )
             raise MaskError(f"{path}: mask frames are {width}x{height}, expected {expected}")
         if resize == "crop":
             side = min(width, height)

@@ -7,7 +7,9 @@ import math
 import numpy as np
 
 
-def visible_mse(truth: np.ndarray, estimate: np.ndarray, visible: np.ndarray | None = None) -> float:
+def visible_mse(
+    truth: np.ndarray, estimate: np.ndarray, visible: np.ndarray | None = None
+) -> float:
     """Mean squared error over observed values, in [-1, 1] units; arrays (..., 3, H, W)."""
     squared = (truth.astype(np.float64) - estimate) ** 2
     if visible is None:

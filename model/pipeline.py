@@ -21,7 +21,15 @@ from model.masks import FileMask, MissingFramesMask, RegionsMask, build_visible
 from model.metrics import psnr, recovery_error, temporal_mean_fill, visible_mse
 from model.plots import write_loss_curve
 from model.sampler import sample_chunks
-from model.video_io import open_writer, read_video, stream_info, to_tensor_scale, to_uint8, write_grid, write_video
+from model.video_io import (
+    open_writer,
+    read_video,
+    stream_info,
+    to_tensor_scale,
+    to_uint8,
+    write_grid,
+    write_video,
+)
 
 log = logging.getLogger("dyngen")
 Mask = MissingFramesMask | RegionsMask | FileMask
@@ -77,8 +85,13 @@ class TrainingData:
     fps: float
 
 
-MEDIA_TYPES = {".mp4": "video/mp4", ".gif": "image/gif", ".png": "image/png",
-               ".json": "application/json", ".safetensors": "application/octet-stream"}
+MEDIA_TYPES = {
+    ".mp4": "video/mp4",
+    ".gif": "image/gif",
+    ".png": "image/png",
+    ".json": "application/json",
+    ".safetensors": "application/octet-stream",
+}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,16 +109,29 @@ def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | Non
     """Decode every training video the same way and build the visibility mask."""
     if not videos:
         raise DyngenError("no training video given")
-    clips = np.stack([
-        read_video(Path(p), image_size=config.image_size, frames=config.frames, start=config.start,
-                   every=config.every, resize=config.resize)
-        for p in videos
-    ])
+    clips = np.stack(
+        [
+            read_video(
+                Path(p),
+                image_size=config.image_size,
+                frames=config.frames,
+                start=config.start,
+                every=config.every,
+                resize=config.resize,
+            )
+            for p in videos
+        ]
+    )
     header = stream_info(Path(videos[0]))
     visible = None
     if mask is not None:
-        one = build_visible(mask, frames=config.frames, image_size=config.image_size,
-                            source_size=(header.width, header.height), resize=config.resize)
+        one = build_visible(
+            mask,
+            frames=config.frames,
+            image_size=config.image_size,
+            source_size=(header.width, header.height),
+            resize=config.resize,
+        )
         visible = np.broadcast_to(one, clips.shape[:4]).copy()
     return TrainingData(clips, visible, header.fps / config.every)
 
@@ -115,7 +141,8 @@ def config_warnings(config: TrainConfig) -> list[str]:
     notes = []
     if config.num_chunks == 1:
         notes.append(
-            f"the clip gives one chunk ({config.frames} frames, chunk length {config.chunk_length}): "
+            f"the clip gives one chunk ({config.frames} frames, "
+            f"chunk length {config.chunk_length}): "
             "the model tends to replay it and melt past its length; train on several chunks "
             "(frames a few times the chunk length)"
         )
@@ -178,8 +205,16 @@ def _report(stats: EpochStats, epochs: int, began: float, first_epoch: int) -> E
     """Progress with an ETA from the epochs run in this process."""
     elapsed = time.perf_counter() - began
     per_epoch = elapsed / max(stats.epoch - first_epoch, 1)
-    return EpochReport(stats.epoch, epochs, stats.loss, stats.mse, psnr(stats.mse), stats.seconds,
-                       elapsed, per_epoch * (epochs - stats.epoch))
+    return EpochReport(
+        stats.epoch,
+        epochs,
+        stats.loss,
+        stats.mse,
+        psnr(stats.mse),
+        stats.seconds,
+        elapsed,
+        per_epoch * (epochs - stats.epoch),
+    )
 
 
 def _write_training_outputs(
@@ -190,8 +225,14 @@ def _write_training_outputs(
     files: list[OutputFile] = []
     checkpoint = out / "model.safetensors"
     info = {"epochs_trained": str(learner.epoch), "seed": str(seed), "device": str(device)}
-    save_checkpoint(checkpoint, config, learner.model, learner.latents.initial_state,
-                    learner.latents.content, info)
+    save_checkpoint(
+        checkpoint,
+        config,
+        learner.model,
+        learner.latents.initial_state,
+        learner.latents.content,
+        info,
+    )
     files.append(_output("checkpoint", checkpoint))
     truth = np.stack([to_tensor_scale(c) for c in data.clips])  # (N, T, 3, S, S)
     averaged = learner.averaged_reconstruction().cpu().numpy()
@@ -201,7 +242,9 @@ def _write_training_outputs(
     grid_rows = [data.clips, to_uint8(averaged)]
     if data.visible is not None:
         recovered = np.where(data.visible[:, :, None], truth, averaged)
-        files += _write_videos(out, "recovered", to_uint8(recovered), data.fps, kind="recovered_video")
+        files += _write_videos(
+            out, "recovered", to_uint8(recovered), data.fps, kind="recovered_video"
+        )
         grid_rows.insert(1, (data.clips * data.visible[..., None]).astype(np.uint8))
     grid = out / "reconstruction.png"
     write_grid(grid, np.concatenate(grid_rows))
@@ -214,10 +257,13 @@ def _write_training_outputs(
 
 
 def _training_metrics(
-    learner: ABPTTLearner, truth: np.ndarray, averaged: np.ndarray, last: np.ndarray,
+    learner: ABPTTLearner,
+    truth: np.ndarray,
+    averaged: np.ndarray,
+    last: np.ndarray,
     visible: np.ndarray | None,
 ) -> dict[str, object]:
-    """Fit on visible pixels, and recovery error on occluded ones against the temporal-mean baseline."""
+    """Fit on visible pixels; recovery error on occluded ones beside the temporal mean's."""
     weight = None if visible is None else visible[:, :, None]
     mse = visible_mse(truth, averaged, weight)
     history = learner.history
@@ -261,7 +307,9 @@ def _output(kind: str, path: Path) -> OutputFile:
 
 def _write_json(path: Path, content: dict[str, object]) -> Path:
     """JSON written atomically (infinities as null)."""
-    clean = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in content.items()}
+    clean = {
+        k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in content.items()
+    }
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(clean, indent=2) + "\n")
     return path
@@ -281,12 +329,15 @@ def synthesize_videos(
     ckpt = load_checkpoint(Path(checkpoint), target)
     if config.content is not None and config.content >= ckpt.initial_state.shape[0]:
         raise DyngenError(
-            f"content {config.content}: the model was trained on {ckpt.initial_state.shape[0]} video(s)"
+            f"content {config.content}: the model was trained on "
+            f"{ckpt.initial_state.shape[0]} video(s)"
         )
     out = Path(out_dir)
     names = [f"video-{i + 1}.{fmt}" for i in range(config.num_videos) for fmt in config.formats]
     writers = [open_writer(out / name, config.fps) for name in names]
-    picks = set(np.linspace(0, config.frames - 1, min(10, config.frames)).round().astype(int).tolist())
+    picks = set(
+        np.linspace(0, config.frames - 1, min(10, config.frames)).round().astype(int).tolist()
+    )
     began, done, motion = time.perf_counter(), 0, []
     grid_frames: list[np.ndarray] = []
     previous: np.ndarray | None = None
@@ -316,7 +367,9 @@ def synthesize_videos(
     write_grid(grid, np.stack(grid_frames, axis=1))
     files.append(_output("grid", grid))
     metrics: dict[str, object] = {
-        "num_videos": config.num_videos, "frames": config.frames, "seconds": round(seconds, 3),
+        "num_videos": config.num_videos,
+        "frames": config.frames,
+        "seconds": round(seconds, 3),
         "frames_per_second": config.num_videos * config.frames / max(seconds, 1e-9),
         "mean_frame_difference": float(np.mean(motion)) if motion else 0.0,
     }

@@ -34,7 +34,7 @@ def _start_latents(
 def sample_chunks(
     ckpt: Checkpoint, config: SynthesisConfig, *, seed: int = 0, device: torch.device | str = "cpu"
 ) -> Iterator[torch.Tensor]:
-    """Yield frames (V, L, 3, H, W) in [-1, 1], chunk after chunk; memory doesn't grow with length."""
+    """Yield frames (V, L, 3, H, W) in [-1, 1] chunk by chunk; memory doesn't grow with length."""
     device = torch.device(device)
     model = ckpt.model.to(device)
     rng = torch.Generator(device=device).manual_seed(seed)

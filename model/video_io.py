@@ -104,7 +104,7 @@ def read_video(
     resize: str = "crop",
     resample: Resample = "lanczos",
 ) -> np.ndarray:
-    """Frames start, start + every, ... (`frames` of them), square and resized: (T, S, S, 3) uint8."""
+    """Frames start, start + every, ... (`frames` of them), squared, resized: (T, S, S, 3) uint8."""
     kept: list[np.ndarray] = []
     last = start + every * (frames - 1)
     decoded = 0
@@ -151,7 +151,9 @@ class Mp4Writer:
         self._container = av.open(
             str(self._file.tmp), mode="w", format="mp4", options={"movflags": "faststart"}
         )
-        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self._stream = self._container.add_stream(
+            "libx264", rate=Fraction(fps).limit_denominator(1001)
+        )
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": "17", "preset": "medium"}
         self._started = False
@@ -193,8 +195,12 @@ class GifWriter:
         first, *rest = self._images
         with atomic_path(self._path) as tmp:
             first.save(
-                tmp, format="GIF", save_all=True, append_images=rest,
-                duration=max(20, round(1000 / self._fps)), loop=0,
+                tmp,
+                format="GIF",
+                save_all=True,
+                append_images=rest,
+                duration=max(20, round(1000 / self._fps)),
+                loop=0,
             )
 
 
@@ -221,14 +227,15 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float) -> None:
 
 
 def write_grid(path: Path, videos: np.ndarray, columns: int = 10, cell: int = 64) -> None:
-    """PNG of `columns` evenly spaced frames (across) of each video (down); videos (V, T, H, W, 3)."""
+    """PNG of `columns` evenly spaced frames (across) of each video (down), (V, T, H, W, 3)."""
     count, length, height, width = videos.shape[:4]
     picks = np.linspace(0, length - 1, min(columns, length)).round().astype(int)
     zoom = max(1, math.ceil(cell / max(height, width)))
     pad = 2
     grid = np.full(
         (count * (height * zoom + pad) + pad, len(picks) * (width * zoom + pad) + pad, 3),
-        255, dtype=np.uint8,
+        255,
+        dtype=np.uint8,
     )
     for row in range(count):
         for col, t in enumerate(picks):

@@ -15,8 +15,14 @@ from model.video_io import write_video
 def tiny_config(**overrides: Any) -> TrainConfig:
     """A few channels, 16x16 frames, two chunks: learns something in a few seconds."""
     fields: dict[str, Any] = dict(
-        image_size=16, frames=16, chunk_length=8, epochs=4, base_channels=8, state_dim=8,
-        noise_dim=8, langevin_steps=4,
+        image_size=16,
+        frames=16,
+        chunk_length=8,
+        epochs=4,
+        base_channels=8,
+        state_dim=8,
+        noise_dim=8,
+        langevin_steps=4,
     )
     return TrainConfig(**(fields | overrides))
 

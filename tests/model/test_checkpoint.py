@@ -25,7 +25,9 @@ def test_round_trip_keeps_weights_latents_and_config(tmp_path: Path) -> None:
     assert loaded.config == config
     assert torch.equal(loaded.initial_state, s0) and torch.equal(loaded.content, content)
     assert loaded.info["epochs_trained"] == "4"
-    for (name, a), b in zip(model.state_dict().items(), loaded.model.state_dict().values(), strict=True):
+    for (name, a), b in zip(
+        model.state_dict().items(), loaded.model.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), name
 
 
@@ -43,7 +45,11 @@ def test_a_foreign_safetensors_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_another_format_version_is_refused(tmp_path: Path) -> None:
-    meta = {"format": "dyngen-checkpoint", "format_version": "99", "config": tiny_config().model_dump_json()}
+    meta = {
+        "format": "dyngen-checkpoint",
+        "format_version": "99",
+        "config": tiny_config().model_dump_json(),
+    }
     save_file({"w": torch.zeros(2)}, str(tmp_path / "new.safetensors"), metadata=meta)
     with pytest.raises(CheckpointError, match="format version 99"):
         load_checkpoint(tmp_path / "new.safetensors")
@@ -68,7 +74,13 @@ def test_resume_state_from_another_config_is_refused(tmp_path: Path) -> None:
 
 def test_truncated_checkpoint_is_refused(tmp_path: Path) -> None:
     config = tiny_config()
-    save_checkpoint(tmp_path / "m.safetensors", config, DynamicGenerator(config), torch.zeros(1, 8), torch.zeros(1, 0))
+    save_checkpoint(
+        tmp_path / "m.safetensors",
+        config,
+        DynamicGenerator(config),
+        torch.zeros(1, 8),
+        torch.zeros(1, 0),
+    )
     data = (tmp_path / "m.safetensors").read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError):

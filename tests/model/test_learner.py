@@ -13,7 +13,9 @@ from tests.model.conftest import tiny_config
 
 def clip_tensor(frames: int = 16, size: int = 16, videos: int = 1) -> torch.Tensor:
     """(N, T, 3, S, S) procedural clips in [-1, 1]."""
-    return torch.from_numpy(np.stack([to_tensor_scale(waves(frames, size, seed=i)) for i in range(videos)]))
+    return torch.from_numpy(
+        np.stack([to_tensor_scale(waves(frames, size, seed=i)) for i in range(videos)])
+    )
 
 
 def test_loss_falls_by_a_large_factor_on_a_procedural_texture() -> None:
@@ -56,13 +58,17 @@ def test_a_stopped_and_resumed_run_ends_identical_to_an_unbroken_one() -> None:
     first = ABPTTLearner(config, clip_tensor(), seed=3)
     first.fit(epochs=2)
     tensors, meta = first.state_tensors()
-    resumed = ABPTTLearner(config, clip_tensor(), seed=99)  # different seed: all must come from the state
+    resumed = ABPTTLearner(
+        config, clip_tensor(), seed=99
+    )  # different seed: all must come from the state
     resumed.load_state_tensors(tensors, meta)
     resumed.fit()
 
     assert resumed.epoch == unbroken.epoch == 6
     assert [s.loss for s in resumed.history] == [s.loss for s in unbroken.history]
-    for (name, a), b in zip(unbroken.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+    for (name, a), b in zip(
+        unbroken.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), name
     assert torch.equal(unbroken.latents.noise, resumed.latents.noise)
     assert torch.equal(unbroken.averaged_reconstruction(), resumed.averaged_reconstruction())

@@ -10,22 +10,33 @@ import pytest
 import scipy.io
 
 from model.errors import MaskError
-from model.masks import Box, FileMask, MissingFramesMask, RegionsMask, build_visible, parse_frame_list
+from model.masks import (
+    Box,
+    FileMask,
+    MissingFramesMask,
+    RegionsMask,
+    build_visible,
+    parse_frame_list,
+)
 from model.video_io import write_video
 from tests.conftest import shared_file
 
 
 def test_the_papers_missing_frames_mask() -> None:
-    visible = build_visible(FileMask(path=str(shared_file("masks/missing_frames_150x150x70.mat"))),
-                            frames=70, image_size=64)
+    visible = build_visible(
+        FileMask(path=str(shared_file("masks/missing_frames_150x150x70.mat"))),
+        frames=70,
+        image_size=64,
+    )
     assert visible.shape == (70, 64, 64)
     per_frame = visible.reshape(70, -1).mean(axis=1)
     assert set(per_frame.tolist()) == {0.0, 1.0} and per_frame.sum() == 35
 
 
 def test_the_papers_regions_mask_keeps_its_share() -> None:
-    visible = build_visible(FileMask(path=str(shared_file("masks/regions_150x150x70.mat"))),
-                            frames=70, image_size=32)
+    visible = build_visible(
+        FileMask(path=str(shared_file("masks/regions_150x150x70.mat"))), frames=70, image_size=32
+    )
     assert 0.80 < visible.mean() < 0.88  # one 60 x 60 square of 150 x 150 per frame is 16 %
 
 
@@ -52,7 +63,7 @@ def test_npy_is_resized_nearest(tmp_path: Path) -> None:
 def test_npy_pickle_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.npy"
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(MaskError, match="not a plain .npy"):
+    with pytest.raises(MaskError, match=r"not a plain \.npy"):
         build_visible(FileMask(path=str(path)), frames=1, image_size=16)
     (tmp_path / "raw.npy").write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(MaskError):
@@ -61,7 +72,9 @@ def test_npy_pickle_is_refused(tmp_path: Path) -> None:
 
 def test_npy_of_a_foreign_shape(tmp_path: Path) -> None:
     np.save(tmp_path / "m.npy", np.zeros((3, 8, 12)))
-    with pytest.raises(MaskError, match="12x8"):  # width x height, not square and not the video's shape
+    with pytest.raises(
+        MaskError, match="12x8"
+    ):  # width x height, not square and not the video's shape
         build_visible(FileMask(path=str(tmp_path / "m.npy")), frames=3, image_size=16)
 
 
@@ -85,7 +98,9 @@ def test_programmatic_masks_that_do_not_fit() -> None:
     with pytest.raises(MaskError, match="past the 4 training frames"):
         build_visible(MissingFramesMask(frames=[4]), frames=4, image_size=16)
     with pytest.raises(MaskError, match="reaches past the frame"):
-        build_visible(RegionsMask(boxes=[Box(x=0.8, y=0, width=0.5, height=0.1)]), frames=2, image_size=16)
+        build_visible(
+            RegionsMask(boxes=[Box(x=0.8, y=0, width=0.5, height=0.1)]), frames=2, image_size=16
+        )
     with pytest.raises(MaskError, match="hides every pixel"):
         build_visible(MissingFramesMask(frames=[0, 1]), frames=2, image_size=16)
 

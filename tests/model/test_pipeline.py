@@ -24,13 +24,21 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("trained")
     write_video(root / "waves.mp4", iter(waves(24, 16)), 25)
-    result = train_model(tiny_config(epochs=40), [root / "waves.mp4"], root / "out", seed=0, device="cpu")
+    result = train_model(
+        tiny_config(epochs=40), [root / "waves.mp4"], root / "out", seed=0, device="cpu"
+    )
     return result.checkpoint
 
 
 def test_training_writes_every_artifact(trained: Path) -> None:
     out = trained.parent
-    for name in ("model.safetensors", "reconstruction.mp4", "reconstruction.png", "loss.png", "metrics.json"):
+    for name in (
+        "model.safetensors",
+        "reconstruction.mp4",
+        "reconstruction.png",
+        "loss.png",
+        "metrics.json",
+    ):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 40
@@ -39,11 +47,18 @@ def test_training_writes_every_artifact(trained: Path) -> None:
     assert not list(out.glob(".*part*")), "temporary files left behind"
 
 
-def test_synthesis_four_times_longer_stays_in_range_and_moves(trained: Path, tmp_path: Path) -> None:
+def test_synthesis_four_times_longer_stays_in_range_and_moves(
+    trained: Path, tmp_path: Path
+) -> None:
     config = SynthesisConfig(num_videos=2, frames=64, formats=("mp4", "gif"))
     result = synthesize_videos(trained, config, tmp_path, seed=1, device="cpu")
     videos = [f.path for f in result.files if f.kind == "video"]
-    assert sorted(p.name for p in videos) == ["video-1.gif", "video-1.mp4", "video-2.gif", "video-2.mp4"]
+    assert sorted(p.name for p in videos) == [
+        "video-1.gif",
+        "video-1.mp4",
+        "video-2.gif",
+        "video-2.mp4",
+    ]
     frames = read_video(tmp_path / "video-1.mp4", image_size=16, frames=64)
     assert frames.shape == (64, 16, 16, 3)
     late = frames[32:].astype(np.float64)
@@ -60,23 +75,36 @@ def test_recovery_beats_the_temporal_mean(tmp_path: Path) -> None:
     write_video(tmp_path / "waves.mp4", iter(waves(24, 16)), 25)
     mask = MissingFramesMask(frames=list(range(1, 24, 3)))  # a third of the frames
     config = tiny_config(frames=24, epochs=150, sigma=0.5, langevin_steps=6)
-    result = train_model(config, [tmp_path / "waves.mp4"], tmp_path / "out", mask=mask, device="cpu")
+    result = train_model(
+        config, [tmp_path / "waves.mp4"], tmp_path / "out", mask=mask, device="cpu"
+    )
     metrics = result.metrics
     assert metrics["recovery_error"] < metrics["recovery_error_temporal_mean"], metrics
     assert (tmp_path / "out" / "recovered.mp4").is_file()
 
 
-def test_cancelled_training_saves_resume_state_and_resumes(tmp_path: Path, waves_video: Path) -> None:
+def test_cancelled_training_saves_resume_state_and_resumes(
+    tmp_path: Path, waves_video: Path
+) -> None:
     resume = tmp_path / "resume.safetensors"
     epochs_seen: list[int] = []
     with pytest.raises(Cancelled):
         train_model(
-            tiny_config(epochs=6), [waves_video], tmp_path / "out", device="cpu", resume_path=resume,
-            should_stop=lambda: len(epochs_seen) >= 2, on_epoch=lambda r: epochs_seen.append(r.epoch),
+            tiny_config(epochs=6),
+            [waves_video],
+            tmp_path / "out",
+            device="cpu",
+            resume_path=resume,
+            should_stop=lambda: len(epochs_seen) >= 2,
+            on_epoch=lambda r: epochs_seen.append(r.epoch),
         )
     assert resume.is_file() and not (tmp_path / "out" / "model.safetensors").exists()
     result = train_model(
-        tiny_config(epochs=6), [waves_video], tmp_path / "out", device="cpu", resume_path=resume,
+        tiny_config(epochs=6),
+        [waves_video],
+        tmp_path / "out",
+        device="cpu",
+        resume_path=resume,
         on_epoch=lambda r: epochs_seen.append(r.epoch),
     )
     assert epochs_seen == [1, 2, 3, 4, 5, 6]

@@ -12,7 +12,14 @@ import pytest
 
 from model.errors import VideoError
 from model.procedural import waves
-from model.video_io import probe_video, read_video, to_tensor_scale, to_uint8, write_grid, write_video
+from model.video_io import (
+    probe_video,
+    read_video,
+    to_tensor_scale,
+    to_uint8,
+    write_grid,
+    write_video,
+)
 from tests.conftest import ROOT, shared_file
 
 
@@ -32,7 +39,13 @@ def encode(path: Path, codec: str, frames: np.ndarray, pix_fmt: str = "yuv420p")
 
 @pytest.mark.parametrize(
     ("suffix", "codec"),
-    [("mp4", "libx264"), ("avi", "mpeg4"), ("mov", "libx264"), ("mkv", "libx264"), ("webm", "libvpx")],
+    [
+        ("mp4", "libx264"),
+        ("avi", "mpeg4"),
+        ("mov", "libx264"),
+        ("mkv", "libx264"),
+        ("webm", "libvpx"),
+    ],
 )
 def test_reads_each_container(tmp_path: Path, suffix: str, codec: str) -> None:
     frames = waves(12, 32)
@@ -97,7 +110,9 @@ def test_the_720p_clip_loads_in_bounded_memory() -> None:
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
         "print(v.shape[0], hwm)"
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     frames, peak_kib = map(int, out.stdout.split())
     assert frames == 200
     # all 200 frames decoded at once would be 200 x 720 x 1280 x 3 = 553 MB

@@ -1,0 +1,5 @@
+"""`python -m cli` runs the dyngen console script."""
+
+from cli.main import main
+
+main()

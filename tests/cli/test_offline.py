@@ -1,0 +1,263 @@
+"""The offline commands: real runs, and one clear line for every bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli.main import cli
+from model.procedural import waves
+from model.video_io import probe_video, write_video
+from tests.conftest import ROOT
+
+TINY = [
+    "--image-size",
+    "16",
+    "--frames",
+    "16",
+    "--chunk-length",
+    "8",
+    "--base-channels",
+    "4",
+    "--state-dim",
+    "4",
+    "--noise-dim",
+    "4",
+    "--langevin-steps",
+    "2",
+    "--device",
+    "cpu",
+]
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """A 24-frame 16x16 procedural clip."""
+    path = tmp_path / "clip.mp4"
+    write_video(path, iter(waves(24, 16)), 25)
+    return path
+
+
+def run(*args: str) -> tuple[int, str]:
+    """Invoke `dyngen` in-process; returns the exit code and stderr + stdout."""
+    result = CliRunner().invoke(cli, list(args))
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), result.exception
+    return result.exit_code, result.output
+
+
+def error_line(output: str) -> str:
+    """The single 'Error: ...' line the CLI printed."""
+    lines = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, output
+    assert "Traceback" not in output
+    return lines[0]
+
+
+def test_train_then_synthesize_through_the_console_script(tmp_path: Path, clip: Path) -> None:
+    out = tmp_path / "run"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "train",
+            str(clip),
+            "--out",
+            str(out),
+            "--epochs",
+            "3",
+            *TINY,
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 3 and "psnr" in metrics
+    syn = tmp_path / "syn"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "synthesize",
+            str(out / "model.safetensors"),
+            "--out",
+            str(syn),
+            "--frames",
+            "64",
+            "--num-videos",
+            "2",
+            "--format",
+            "mp4,gif",
+            "--device",
+            "cpu",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "video-2.gif" in done.stdout
+    assert probe_video(syn / "video-1.mp4").frames == 64
+    # the gif encoder merges identical consecutive frames (keeping their duration)
+    assert 56 <= probe_video(syn / "video-2.gif").frames <= 64
+
+
+def test_recover_writes_the_recovered_video(tmp_path: Path, clip: Path) -> None:
+    code, output = run(
+        "recover",
+        str(clip),
+        "--missing-frames",
+        "1-3,9",
+        "--out",
+        str(tmp_path / "r"),
+        "--epochs",
+        "2",
+        *TINY,
+    )
+    assert code == 0, output
+    assert probe_video(tmp_path / "r" / "recovered.mp4").frames == 16
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["recovery_error"] > 0 and "recovery_error_temporal_mean" in metrics
+
+
+def test_single_chunk_warns(tmp_path: Path, clip: Path) -> None:
+    code, output = run(
+        "train",
+        str(clip),
+        "--out",
+        str(tmp_path / "o"),
+        "--epochs",
+        "1",
+        *TINY,
+        "--chunk-length",
+        "30",
+    )
+    assert code == 0 and "warning: the clip gives one chunk" in output
+
+
+def test_config_file_and_flags_share_the_apis_config(tmp_path: Path, clip: Path) -> None:
+    (tmp_path / "c.json").write_text(json.dumps({"epochs": 2, "frames": 8}))
+    code, output = run(
+        "train",
+        str(clip),
+        "--out",
+        str(tmp_path / "o"),
+        "--config",
+        str(tmp_path / "c.json"),
+        "--image-size",
+        "16",
+        "--base-channels",
+        "4",
+        "--state-dim",
+        "4",
+        "--noise-dim",
+        "4",
+        "--langevin-steps",
+        "1",
+        "--chunk-length",
+        "4",
+    )
+    assert code == 0, output
+    assert json.loads((tmp_path / "o" / "metrics.json").read_text())["epochs"] == 2
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda d: d / "missing.mp4", "no such file"),
+        (lambda d: ((d / "e.mp4").write_bytes(b"") and d / "e.mp4") or d / "e.mp4", "empty"),
+        (
+            lambda d: (
+                (d / "n.mp4").write_bytes(np.random.default_rng(1).bytes(5000)) and d / "n.mp4"
+            ),
+            "not a readable video",
+        ),
+    ],
+)
+def test_files_that_are_not_videos(tmp_path: Path, make, expected: str) -> None:  # type: ignore[no-untyped-def]
+    code, output = run("train", str(make(tmp_path)), "--out", str(tmp_path / "o"), *TINY)
+    assert code == 1 and expected in error_line(output)
+    assert not (tmp_path / "o" / "model.safetensors").exists()
+
+
+def test_fewer_frames_than_asked(tmp_path: Path, clip: Path) -> None:
+    code, output = run("train", str(clip), "--out", str(tmp_path / "o"), *TINY, "--frames", "40")
+    assert code == 1 and "has 24 frames" in error_line(output)
+
+
+def test_frames_too_small(tmp_path: Path, clip: Path) -> None:
+    code, output = run(
+        "train", str(clip), "--out", str(tmp_path / "o"), *TINY, "--image-size", "32"
+    )
+    assert code == 1 and "smaller than the image size 32" in error_line(output)
+
+
+@pytest.mark.parametrize(
+    ("flags", "field"),
+    [
+        (["--epochs", "0"], "epochs"),
+        (["--delta", "-1"], "langevin-delta"),
+        (["--frames", "1"], "frames"),
+    ],
+)
+def test_config_values_out_of_range(
+    tmp_path: Path, clip: Path, flags: list[str], field: str
+) -> None:
+    code, output = run("train", str(clip), "--out", str(tmp_path / "o"), *TINY, *flags)
+    assert code == 1 and f"invalid config: {field}" in error_line(output)
+
+
+def test_bad_config_file(tmp_path: Path, clip: Path) -> None:
+    (tmp_path / "c.json").write_text('{"epochs": 2, "colour": "blue"}')
+    code, output = run(
+        "train", str(clip), "--out", str(tmp_path / "o"), "--config", str(tmp_path / "c.json")
+    )
+    assert code == 1 and "colour: Extra inputs are not permitted" in error_line(output)
+
+
+def test_mask_that_does_not_fit(tmp_path: Path, clip: Path) -> None:
+    np.save(tmp_path / "m.npy", np.zeros((5, 16, 16)))
+    code, output = run(
+        "recover", str(clip), "--mask", str(tmp_path / "m.npy"), "--out", str(tmp_path / "o"), *TINY
+    )
+    assert code == 1 and "the mask has 5 frames but training uses 16" in error_line(output)
+
+
+def test_recover_without_a_mask(tmp_path: Path, clip: Path) -> None:
+    code, output = run("recover", str(clip), "--out", str(tmp_path / "o"))
+    assert code == 1 and "recover needs a mask" in error_line(output)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", None])
+def test_unreadable_or_foreign_checkpoints(tmp_path: Path, content: bytes | None) -> None:
+    path = tmp_path / "model.safetensors"
+    if content is None:
+        torch.save({"w": torch.zeros(1)}, path)
+    else:
+        path.write_bytes(content)
+    code, output = run("synthesize", str(path), "--out", str(tmp_path / "s"))
+    assert code == 1 and "not a safetensors checkpoint" in error_line(output)
+    assert not (tmp_path / "s").exists() or not list((tmp_path / "s").iterdir())
+
+
+def test_synthesis_options_out_of_range(tmp_path: Path) -> None:
+    code, output = run(
+        "synthesize",
+        str(tmp_path / "none.safetensors"),
+        "--out",
+        str(tmp_path / "s"),
+        "--format",
+        "avi",
+    )
+    assert code == 1 and "formats" in error_line(output)
