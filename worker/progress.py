@@ -6,7 +6,7 @@ import logging
 import math
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,7 +15,9 @@ from core import jobs
 from core.db import session_scope
 from core.settings import Settings
 from model.errors import Cancelled
-from model.pipeline import EpochReport
+
+if TYPE_CHECKING:  # model.pipeline imports torch; the worker loads it only inside a task
+    from model.pipeline import EpochReport
 
 log = logging.getLogger("dyngen.worker")
 
