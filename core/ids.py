@@ -7,5 +7,5 @@ import time
 
 
 def new_id(prefix: str) -> str:
-    """A fresh id like `job_0192f3a1b2c4d8e9f0a1b2c3`: prefix, milliseconds, randomness."""
-    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
+    """A fresh id like `job_0640f3a1b2c4d8e9f0a1b2c3d`: prefix, microseconds, randomness."""
+    return f"{prefix}_{time.time_ns() // 1000:013x}{secrets.token_hex(6)}"
