@@ -26,6 +26,10 @@ class TrainConfig(BaseModel):
     noise_dim: int = Field(100, ge=1, le=4096)
     content_dim: int = Field(0, ge=0, le=4096, description="per-video content vector, 0 = none")
     mlp_widths: tuple[int, ...] = Field((20, 20), min_length=1, max_length=8)
+    mlp_activation: Literal["tanh", "relu", "leaky_relu"] = Field(
+        "tanh",
+        description="hidden units of the transition MLP; ReLU units die and freeze the noise",
+    )
     transition_init_std: float = Field(1e-3, gt=0, le=1)
     base_channels: int = Field(64, ge=1, le=512, description="generator width at the output")
     generator_init_std: float = Field(5e-3, gt=0, le=1)
@@ -41,6 +45,9 @@ class TrainConfig(BaseModel):
     )
     learning_rate: float = Field(2e-3, gt=0, le=1)
     beta1: float = Field(0.5, ge=0, lt=1)
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "fp32", description="generator arithmetic; auto = bf16 where the device has it natively"
+    )
     average_last: int = Field(
         0, ge=0, description="average the reconstruction over the last n epochs (0 = half the run)"
     )

@@ -34,6 +34,17 @@ class Latents:
     content: torch.Tensor  # (N, c): a, c may be 0
 
 
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether the generator runs under bf16 autocast: asked for, or `auto` where it's native."""
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
+
+
 class ABPTTLearner:
     """Owns the model, the optimiser, the persistent chains and the RNG of one training run."""
 
@@ -52,6 +63,7 @@ class ABPTTLearner:
         # (N, T, 1, H, W), 1 = observed; None = complete data
         self.visible = None if visible is None else visible.to(self.device, torch.float32)
         self.rng = torch.Generator(device=self.device).manual_seed(seed)
+        self.bf16 = use_bf16(config.precision, self.device)
         self.model = DynamicGenerator(config).to(self.device)
         self.model.initialise(self.rng)
         self.optimizer = torch.optim.Adam(
@@ -167,7 +179,10 @@ class ABPTTLearner:
         """E = sum over visible pixels of (x - G)^2 / (2 sigma^2), scaled as the config says."""
         start = latents["initial_state"] if first else carry
         states = self.model.roll(start, latents["noise"])  # (N, L, d)
-        frames = self.model.decode(states, latents["content"])  # (N, L, 3, H, W)
+        # the generator may run in bf16; the energy and everything after it stay fp32
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            frames = self.model.decode(states, latents["content"])  # (N, L, 3, H, W)
+        frames = frames.float()
         residual = (self.clips[:, begin:end] - frames) ** 2
         if self.visible is not None:
             residual = residual * self.visible[:, begin:end]

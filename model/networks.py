@@ -9,16 +9,24 @@ from torch import nn
 
 from model.config import TrainConfig
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+}
+
 
 class NonlinearTransition(nn.Module):
     """s_t = tanh(s_{t-1} + MLP([xi_t, s_{t-1}])): a residual MLP (DESIGN 1)."""
 
-    def __init__(self, state_dim: int, noise_dim: int, widths: tuple[int, ...]) -> None:
+    def __init__(
+        self, state_dim: int, noise_dim: int, widths: tuple[int, ...], activation: str = "tanh"
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width_in = noise_dim + state_dim
         for width in widths:
-            layers += [nn.Linear(width_in, width), nn.ReLU()]
+            layers += [nn.Linear(width_in, width), ACTIVATIONS[activation]()]
             width_in = width
         layers.append(nn.Linear(width_in, state_dim))
         self.mlp = nn.Sequential(*layers)
@@ -82,7 +90,7 @@ class DynamicGenerator(nn.Module):
             self.transition = LinearTransition(config.state_dim, config.noise_dim)
         else:
             self.transition = NonlinearTransition(
-                config.state_dim, config.noise_dim, config.mlp_widths
+                config.state_dim, config.noise_dim, config.mlp_widths, config.mlp_activation
             )
         self.generator = Generator(
             config.content_dim + config.state_dim, config.image_size, config.base_channels

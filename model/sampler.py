@@ -8,6 +8,7 @@ import torch
 
 from model.checkpoint import Checkpoint
 from model.config import SynthesisConfig
+from model.learner import use_bf16
 
 
 def _start_latents(
@@ -40,6 +41,7 @@ def sample_chunks(
     rng = torch.Generator(device=device).manual_seed(seed)
     state, content = _start_latents(ckpt, config, rng, device)
     chunk = ckpt.config.chunk
+    bf16 = use_bf16(ckpt.config.precision, device)
     for begin in range(0, config.frames, chunk):
         length = min(chunk, config.frames - begin)
         noise = torch.randn(
@@ -47,4 +49,6 @@ def sample_chunks(
         )
         states = model.roll(state, noise * config.noise_scale)  # (V, L, d)
         state = states[:, -1]
-        yield model.decode(states, content).float()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            frames = model.decode(states, content)
+        yield frames.float()

@@ -1,0 +1,110 @@
+"""`dyngen evaluate` and `dyngen lds`: real runs on tiny models, one line for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from model.config import TrainConfig
+from model.pipeline import train_model
+from model.procedural import waves
+from model.video_io import write_video
+
+KEYS = {"appearance", "dynamics", "motion_ratio", "novelty", "drift"}
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 40-frame 16x16 clip: 16 training frames and 24 held back."""
+    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    write_video(path, iter(waves(40, 16)), 25)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dynamic generator trained for three epochs on the clip."""
+    config = TrainConfig(
+        image_size=16,
+        frames=16,
+        chunk_length=8,
+        epochs=3,
+        base_channels=4,
+        state_dim=4,
+        noise_dim=4,
+        langevin_steps=2,
+    )
+    result = train_model(config, [clip], tmp_path_factory.mktemp("run"), device="cpu")
+    return result.checkpoint
+
+
+def run(*args: str) -> tuple[int, str]:
+    """Invoke `dyngen` in-process: exit code and output."""
+    result = CliRunner().invoke(cli, list(args))
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), result.exception
+    return result.exit_code, result.output
+
+
+def error_line(output: str) -> str:
+    """The one 'Error: ...' line, with no traceback."""
+    lines = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "Traceback" not in output, output
+    return lines[0]
+
+
+def test_evaluate_reports_a_trained_checkpoint(checkpoint: Path, clip: Path) -> None:
+    code, output = run("evaluate", str(checkpoint), str(clip), "--frames-multiple", "2", "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert report.keys() >= KEYS and report["frames"] == 32 and report["videos"] == 2
+    assert report["reference_held_out"]["frames"] == 24  # all the frames after training
+    assert report["reference_frozen"]["motion_ratio"] == 0
+
+
+def test_evaluate_prints_a_table(checkpoint: Path, clip: Path) -> None:
+    code, output = run("evaluate", str(checkpoint), str(clip), "--num-videos", "1")
+    assert code == 0, output
+    assert "held-out clip" in output and "motion ratio" in output and "drift" in output
+
+
+def test_lds_writes_its_files_and_evaluates(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lds"
+    code, output = run(
+        "lds", str(clip), "--out", str(out), "--image-size", "16", "--frames", "16",
+        "--components", "4", "--frames-out", "48",
+    )  # fmt: skip
+    assert code == 0, output
+    assert {p.name for p in out.iterdir()} >= {"lds.safetensors", "video-1.mp4", "metrics.json"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == "lds" and metrics["report"].keys() >= KEYS
+    code, output = run("evaluate", str(out / "lds.safetensors"), str(clip), "--json")
+    assert code == 0, output
+    assert json.loads(output)["frames"] == 64
+
+
+def test_evaluate_refuses_a_file_that_is_not_a_model(clip: Path, tmp_path: Path) -> None:
+    junk = tmp_path / "model.safetensors"
+    junk.write_text("not a checkpoint")
+    code, output = run("evaluate", str(junk), str(clip))
+    assert code == 1
+    assert "not a dyngen checkpoint" in error_line(output)
+
+
+def test_evaluate_refuses_a_missing_or_short_video(checkpoint: Path, tmp_path: Path) -> None:
+    code, output = run("evaluate", str(checkpoint), str(tmp_path / "none.mp4"))
+    assert code == 1 and "no such file" in error_line(output)
+    short = tmp_path / "short.mp4"
+    write_video(short, iter(waves(8, 16)), 25)
+    code, output = run("evaluate", str(checkpoint), str(short))
+    assert code == 1 and "has 8 frames" in error_line(output)
+
+
+def test_lds_refuses_bad_settings(clip: Path, tmp_path: Path) -> None:
+    code, output = run("lds", str(clip), "--out", str(tmp_path), "--frames", "2")
+    assert code == 1 and "frames" in error_line(output)
