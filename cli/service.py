@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from core.queue import CeleryQueue
 from core.settings import Settings, get_settings
 
 log = logging.getLogger("dyngen.serve")
@@ -105,6 +106,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     _logging(settings)
     _migrate(settings)
     _wal_broker(settings)
+    CeleryQueue(settings).declare()
     embedded = EmbeddedWorker(settings)
     try:
         _run_api(settings, settings.host)

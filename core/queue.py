@@ -5,6 +5,8 @@ The broker only carries ids; the database says what a job is and whether it stil
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any, Protocol
 
 from celery import Celery
@@ -12,6 +14,7 @@ from kombu import Queue
 
 from core.settings import Settings
 
+log = logging.getLogger("dyngen.queue")
 TASK_NAMES = {"train": "dyngen.train", "synthesize": "dyngen.synthesize"}
 
 
@@ -72,9 +75,25 @@ class CeleryQueue:
 
     def enqueue(self, job_id: str, job_type: str) -> None:
         """Publish the task; retries briefly, then raises if the broker is down."""
+        try:
+            self._send(job_id, job_type)
+        except Exception as err:
+            # kombu's SQL transport creates its queue row on first use in each process and
+            # two processes can race to it; the loser's second try finds the row. A message
+            # sent twice is harmless: the job's lease runs it once.
+            log.warning("publishing job %s failed (%s); trying once more", job_id, err)
+            time.sleep(0.2)
+            self._send(job_id, job_type)
+
+    def _send(self, job_id: str, job_type: str) -> None:
         self.app.send_task(
             TASK_NAMES[job_type], args=[job_id], queue=self.settings.queue_name, retry=True
         )
+
+    def declare(self) -> None:
+        """Create the queue on the broker now, before several processes race to do it."""
+        with self.app.connection_for_write() as conn:
+            Queue(self.settings.queue_name).bind(conn.default_channel).declare()
 
     def ping(self) -> None:
         """Open and close a broker connection."""

@@ -18,11 +18,17 @@ from tests.service.processes import Process, wait_for
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    """The JSON body of a response that must have this status (else show what came back)."""
+    assert response.status_code == status, (response.status_code, response.text)
+    return response.json()
+
+
 def finished(http: httpx.Client, job_id: str, timeout: float, *watched: Process) -> dict[str, Any]:
     """Poll the job until it ends."""
 
     def check() -> dict[str, Any] | None:
-        job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
+        job: dict[str, Any] = ok(http.get(f"/v1/jobs/{job_id}"))
         return job if job["status"] in TERMINAL else None
 
     return dict(wait_for(f"job {job_id} to finish", check, timeout, *watched))
@@ -54,7 +60,7 @@ def train_then_synthesize(http: httpx.Client, clip: Path, *watched: Process) -> 
     """Upload, train a tiny model, synthesize, download and decode the mp4."""
     video_id = upload(http, clip)
     body = {"type": "train", "video_ids": [video_id], "config": TINY_TRAIN, "seed": 1}
-    job = http.post("/v1/jobs", json=body).json()
+    job = ok(http.post("/v1/jobs", json=body), 202)
     assert job["status"] == "queued", job
     job = finished(http, job["id"], 120, *watched)
     assert job["status"] == "succeeded", job
@@ -64,7 +70,7 @@ def train_then_synthesize(http: httpx.Client, clip: Path, *watched: Process) -> 
     checkpoint = download(http, kinds["checkpoint"])
     header = int.from_bytes(checkpoint[:8], "little")
     assert "dyngen" in checkpoint[8 : 8 + header].decode()  # a safetensors file of ours
-    model = http.get(f"/v1/models/{job['model_id']}").json()
+    model = ok(http.get(f"/v1/models/{job['model_id']}"))
     assert model["checkpoint"]["id"] == kinds["checkpoint"]["id"]
 
     config = {"num_videos": 1, "frames": 16, "fps": 10, "formats": ["mp4", "gif"]}
@@ -82,12 +88,11 @@ def progress_stream_and_cancel(http: httpx.Client, clip: Path, *watched: Process
     """A long training: progress moves, /events streams, polls stay quick, cancel stops it."""
     video_id = upload(http, clip)
     config = TINY_TRAIN | {"epochs": 20_000}
-    job_id = http.post(
-        "/v1/jobs", json={"type": "train", "video_ids": [video_id], "config": config}
-    ).json()["id"]
+    body = {"type": "train", "video_ids": [video_id], "config": config}
+    job_id = ok(http.post("/v1/jobs", json=body), 202)["id"]
 
     def epoch() -> int:
-        return int(http.get(f"/v1/jobs/{job_id}").json()["progress"]["epoch"] or 0)
+        return int(ok(http.get(f"/v1/jobs/{job_id}"))["progress"]["epoch"] or 0)
 
     first = wait_for("training to report epochs", lambda: epoch() >= 2 and epoch(), 60, *watched)
     slowest = 0.0
@@ -113,7 +118,7 @@ def progress_stream_and_cancel(http: httpx.Client, clip: Path, *watched: Process
     epochs = [e["data"]["epoch"] for e in seen if e["kind"] == "progress"]
     assert epochs == sorted(epochs) and len(set(epochs)) == len(epochs)
 
-    cancelled = http.post(f"/v1/jobs/{job_id}/cancel").json()
+    cancelled = ok(http.post(f"/v1/jobs/{job_id}/cancel"), 202)
     assert cancelled["cancel_requested"] and cancelled["status"] == "running"
     at_cancel = cancelled["progress"]["epoch"]
     job = finished(http, job_id, 30, *watched)
