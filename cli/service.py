@@ -2,8 +2,212 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 import click
+
+from core.queue import CeleryQueue
+from core.settings import Settings, get_settings
+
+log = logging.getLogger("dyngen.serve")
+
+WORKER_STOP_SECONDS = 10
+
+
+def _settings(**overrides: object) -> Settings:
+    """Settings after CLI options, which win over the environment and reach child processes."""
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"DYNGEN_{name.upper()}"] = str(value)
+    get_settings.cache_clear()
+    try:
+        return get_settings()
+    except ValueError as err:
+        raise click.ClickException(f"invalid settings: {err}") from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _migrate(settings: Settings) -> None:
+    import migrations
+
+    if settings.database_url is None:
+        settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        migrations.upgrade(settings.db_url)
+    except Exception as err:
+        raise click.ClickException(f"could not migrate {settings.db_url}: {err}") from None
+
+
+def _wal_broker(settings: Settings) -> None:
+    """Put the embedded SQLite broker in WAL mode (a mode the file keeps) before kombu opens it."""
+    url = settings.celery_broker_url
+    if url.startswith("sqla+sqlite:///"):
+        path = Path(url.removeprefix("sqla+sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+
+
+def _run_api(settings: Settings, host: str) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    try:
+        settings.check_bind(host)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=3,
+    )
+
+
+def _worker_argv(settings: Settings, pool: str, concurrency: int) -> list[str]:
+    return [
+        "worker",
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "--queues",
+        settings.queue_name,
+        "--loglevel",
+        settings.log_level.upper(),
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
+@click.command()
+@click.option("--host", default=None, help="interface to bind  [default: 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="port  [default: 8000]")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """API + one embedded worker: SQLite database and broker, files under the data dir."""
+    resolved = data_dir.expanduser().resolve() if data_dir else None
+    settings = _settings(host=host, port=port, data_dir=resolved)
+    _logging(settings)
+    _migrate(settings)
+    _wal_broker(settings)
+    CeleryQueue(settings).declare()
+    embedded = EmbeddedWorker(settings)
+    try:
+        _run_api(settings, settings.host)
+    finally:
+        embedded.stop()
+
+
+class EmbeddedWorker:
+    """The worker `serve` runs beside the API: a child process, solo pool, one job at a time."""
+
+    def __init__(self, settings: Settings) -> None:
+        argv = [sys.executable, "-m", "celery", "-A", "worker.app"]
+        self.child = subprocess.Popen([*argv, *_worker_argv(settings, "solo", 1)])
+        self.stopping = threading.Event()
+        threading.Thread(target=self._watch, name="worker-watch", daemon=True).start()
+        log.info("embedded worker started (pid %d)", self.child.pid)
+
+    def _watch(self) -> None:
+        # A server without its worker would queue jobs forever: stop loudly instead.
+        code = self.child.wait()
+        if not self.stopping.is_set():
+            log.error("the embedded worker exited (code %s); stopping the server", code)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def stop(self) -> None:
+        """Warm shutdown first; a training that won't end soon is cut and resumes next time."""
+        self.stopping.set()
+        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGKILL):
+            if self.child.poll() is not None:
+                return
+            self.child.send_signal(sig)
+            try:
+                self.child.wait(WORKER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                log.warning("the embedded worker did not stop on %s", signal.Signals(sig).name)
+
+
+@click.command()
+@click.option("--host", default=None, help="interface to bind  [default: DYNGEN_HOST or 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="port  [default: DYNGEN_PORT or 8000]")
+def api(host: str | None, port: int | None) -> None:
+    """The API alone (deployments: run `dyngen migrate` first)."""
+    settings = _settings(host=host, port=port)
+    _logging(settings)
+    _run_api(settings, settings.host)
+
+
+@click.command()
+@click.option(
+    "--pool",
+    type=click.Choice(["solo", "prefork", "threads"]),
+    default="solo",
+    show_default=True,
+    help="solo runs one job in the worker process: what GPU workers want",
+)
+@click.option("--concurrency", type=int, default=1, show_default=True)
+def worker(pool: str, concurrency: int) -> None:
+    """A Celery worker that runs training and synthesis jobs."""
+    settings = _settings()
+    from worker.app import app
+
+    app.worker_main(_worker_argv(settings, pool, concurrency))
+
+
+@click.command()
+def migrate() -> None:
+    """Bring the database to the newest schema."""
+    settings = _settings()
+    _migrate(settings)
+    click.echo(f"database at head: {settings.db_url.split('@')[-1]}", err=True)
+
+
+@click.group()
+def apikey() -> None:
+    """Manage API keys."""
+
+
+@apikey.command("create")
+@click.argument("name")
+def apikey_create(name: str) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.auth import create_api_key
+    from core.db import session_factory, session_scope
+
+    settings = _settings()
+    try:
+        with session_scope(session_factory(settings.db_url, settings.connect_timeout)) as session:
+            row, key = create_api_key(session=session, name=name)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    except SQLAlchemyError as err:
+        raise click.ClickException(
+            f"could not store the key (run `dyngen migrate`?): {err}"
+        ) from None
+    click.echo(f"created API key {row.id} ({row.name}); it is shown only now:", err=True)
+    click.echo(key)
 
 
 def register(group: click.Group) -> None:
     """Add the service commands to the `dyngen` group."""
+    for command in (serve, api, worker, migrate, apikey):
+        group.add_command(command)

@@ -1,0 +1,53 @@
+"""The FastAPI app factory."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from api.deps import Services
+from api.errors import install_error_handlers
+from api.limits import BodyLimit
+from api.routes import artifacts, health, jobs, models, videos
+from api.schemas import ErrorBody
+from core.db import session_factory
+from core.queue import CeleryQueue, JobQueue
+from core.settings import Settings, get_settings
+from core.storage import ArtifactStore
+
+log = logging.getLogger("dyngen.api")
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422, 503)
+}
+
+
+def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None) -> FastAPI:
+    """An app wired to the settings' database, store and broker (or the queue given)."""
+    settings = settings or get_settings()
+    store = ArtifactStore(settings.store_dir)
+    store.ensure()
+    services = Services(
+        settings=settings,
+        sessions=session_factory(settings.db_url, settings.connect_timeout),
+        store=store,
+        queue=queue or CeleryQueue(settings),
+    )
+    app = FastAPI(
+        title="dyngen",
+        version="1",
+        summary="Learn dynamic generator video models from uploads; synthesize new videos.",
+        responses=ERROR_RESPONSES,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit)
+    for module in (videos, jobs, models, artifacts, health):
+        app.include_router(module.router)
+    if settings.auth == "open":
+        log.warning(
+            "DYNGEN_AUTH=open: the API accepts requests without an API key; "
+            "this is only safe on 127.0.0.1"
+        )
+    return app

@@ -1,0 +1,82 @@
+"""What routes are handed: the app's services, a database session, the caller's identity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.errors import ApiError
+from core.auth import authenticate
+from core.queue import JobQueue
+from core.settings import Settings
+from core.storage import ArtifactStore
+
+
+@dataclass
+class Services:
+    """Everything built once per app: settings, sessions, storage, the job queue."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    store: ArtifactStore
+    queue: JobQueue
+
+
+def get_services(request: Request) -> Services:
+    """The app's services (set by create_app)."""
+    services: Services = request.app.state.services
+    return services
+
+
+def get_db(services: Annotated[Services, Depends(get_services)]) -> Iterator[Session]:
+    """A session per request; routes commit what they mean to keep."""
+    session = services.sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: an API key's id, or None for the open local mode's anonymous user."""
+
+    owner_id: str | None
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("the Authorization header must be `Bearer <API key>`")
+    return token.strip()
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_caller(request: Request, services: ServicesDep, session: SessionDep) -> Caller:
+    """Authenticate the request's API key; open mode lets a request without one through."""
+    token = _bearer(request)
+    if token is None:
+        if services.settings.auth == "open":
+            return Caller(None)
+        raise _unauthorized("this server needs an API key: send `Authorization: Bearer <key>`")
+    key = authenticate(session=session, key=token)
+    if key is None:
+        raise _unauthorized("unknown or revoked API key")
+    return Caller(key.id)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -1,0 +1,35 @@
+"""/v1/artifacts: downloads of what jobs produced."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from api.deps import CallerDep, ServicesDep, SessionDep
+from api.routes.common import PathId
+from api.routes.files import file_response
+from core.artifacts import get_artifact
+
+router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"])
+
+
+@router.get(
+    "/{artifact_id}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 304: {}},
+)
+def download_artifact(
+    artifact_id: PathId,
+    request: Request,
+    caller: CallerDep,
+    services: ServicesDep,
+    session: SessionDep,
+) -> Response:
+    """The file; supports Range, and If-None-Match against its sha256 ETag."""
+    artifact = get_artifact(session=session, owner_id=caller.owner_id, artifact_id=artifact_id)
+    return file_response(
+        request,
+        services.store.path(artifact.storage_key),
+        sha256=artifact.sha256,
+        filename=artifact.filename,
+        media_type=artifact.media_type,
+    )

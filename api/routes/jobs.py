@@ -1,0 +1,277 @@
+"""/v1/jobs: create, list, read, cancel, follow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Header, Query
+from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CallerDep, Services, ServicesDep, SessionDep
+from api.errors import ApiError
+from api.routes.common import Cursor, Limit, PathId, artifact_read
+from api.schemas import (
+    EventPage,
+    JobCreate,
+    JobEventRead,
+    JobRead,
+    Page,
+    SynthesizeJobCreate,
+    TrainJobCreate,
+)
+from core import jobs, models, videos
+from core.artifacts import job_artifacts
+from core.db import session_scope
+from core.errors import Invalid
+from core.tables import Artifact, Job
+
+log = logging.getLogger("dyngen.api")
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+SSE_POLL_SECONDS = 0.5
+MAX_EVENT_ID = 2**63 - 1  # a BIGINT
+SSE_KEEPALIVE_SECONDS = 15.0
+
+
+def job_reads(session: Session, rows: list[Job]) -> list[JobRead]:
+    """The client's view of job rows, with their artifacts."""
+    found = job_artifacts(session=session, job_ids=[j.id for j in rows])
+    return [_job_read(job, found[job.id]) for job in rows]
+
+
+def _job_read(job: Job, artifacts: list[Artifact]) -> JobRead:
+    error = None
+    if job.error_code is not None:
+        error = {"code": job.error_code, "message": job.error_message or ""}
+    return JobRead.model_validate(
+        {
+            "id": job.id,
+            "type": job.type,
+            "status": job.status,
+            "progress": {
+                "epoch": job.epoch,
+                "epochs": job.epochs,
+                "fraction": job.fraction,
+                "loss": job.loss,
+                "eta_seconds": job.eta_seconds,
+            },
+            "metrics": job.metrics,
+            "error": error,
+            "artifacts": [artifact_read(a) for a in artifacts],
+            "model_id": job.model_id,
+            "video_ids": job.video_ids,
+            "mask": job.mask,
+            "config": job.config,
+            "seed": job.seed,
+            "cancel_requested": job.cancel_requested,
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+        }
+    )
+
+
+def _too_big(field: str, message: str) -> Invalid:
+    return Invalid(f"{field}: {message}", code="limit_exceeded", details=[{"field": field}])
+
+
+def _check_train(
+    body: TrainJobCreate, owner_id: str | None, services: Services, session: Session
+) -> None:
+    limits = services.settings
+    if body.config.epochs > limits.max_epochs:
+        raise _too_big("config.epochs", f"this server runs at most {limits.max_epochs} epochs")
+    for video_id in body.video_ids:
+        video = videos.get_video(session=session, owner_id=owner_id, video_id=video_id)
+        if video.kind != "video":
+            raise Invalid(
+                f"video_ids: {video_id} is a mask file, not a video",
+                code="not_a_video",
+                details=[{"field": "video_ids", "id": video_id}],
+            )
+        _check_length(body, video.id, video.frames)
+    if body.mask is not None and body.mask.kind == "upload":
+        videos.get_video(session=session, owner_id=owner_id, video_id=body.mask.video_id)
+
+
+def _check_length(body: TrainJobCreate, video_id: str, frames: int) -> None:
+    """Refuse now what the worker would fail on: a clip shorter than the frames asked for."""
+    config = body.config
+    needed = config.start + config.every * (config.frames - 1) + 1
+    if frames < needed:
+        raise Invalid(
+            f"config.frames: video {video_id} has {frames} frames, but start {config.start}, "
+            f"every {config.every} and frames {config.frames} need {needed}",
+            code="video_too_short",
+            details=[{"field": "config.frames", "id": video_id, "frames": frames}],
+        )
+
+
+def _check_synthesize(
+    body: SynthesizeJobCreate, owner_id: str | None, services: Services, session: Session
+) -> None:
+    limit = services.settings.max_synthesis_frames
+    if body.config.num_videos * body.config.frames > limit:
+        raise _too_big(
+            "config.frames", f"num_videos x frames may be at most {limit} on this server"
+        )
+    models.usable_model(session=session, owner_id=owner_id, model_id=body.model_id)
+
+
+@router.post("", status_code=202)
+def create_job(
+    body: Annotated[JobCreate, Body()],
+    caller: CallerDep,
+    services: ServicesDep,
+    session: SessionDep,
+) -> JobRead:
+    """Queue a training or synthesis job; the worker picks it up after the commit."""
+    if isinstance(body, TrainJobCreate):
+        _check_train(body, caller.owner_id, services, session)
+        job = jobs.create_job(
+            session=session,
+            owner_id=caller.owner_id,
+            type="train",
+            config=body.config.model_dump(mode="json"),
+            seed=body.seed,
+            video_ids=list(body.video_ids),
+            mask=None if body.mask is None else body.mask.model_dump(mode="json"),
+        )
+    else:
+        _check_synthesize(body, caller.owner_id, services, session)
+        job = jobs.create_job(
+            session=session,
+            owner_id=caller.owner_id,
+            type="synthesize",
+            config=body.config.model_dump(mode="json"),
+            seed=body.seed,
+            model_id=body.model_id,
+        )
+    session.commit()
+    _enqueue(job, services, session)
+    return job_reads(session, [job])[0]
+
+
+def _enqueue(job: Job, services: Services, session: Session) -> None:
+    """Send the id only once the row is committed, so no worker looks for a missing job."""
+    try:
+        services.queue.enqueue(job.id, job.type)
+    except Exception as err:
+        log.exception("could not enqueue job %s", job.id)
+        jobs.fail_unstarted(
+            session=session,
+            job_id=job.id,
+            error={"code": "queue_unavailable", "message": "the job queue could not be reached"},
+        )
+        session.commit()
+        raise ApiError(
+            503, "queue_unavailable", "the job queue is unreachable; try again shortly"
+        ) from err
+
+
+@router.get("")
+def list_jobs(
+    caller: CallerDep,
+    session: SessionDep,
+    status: Annotated[
+        Literal["queued", "running", "succeeded", "failed", "cancelled"] | None, Query()
+    ] = None,
+    type: Annotated[Literal["train", "synthesize"] | None, Query()] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[JobRead]:
+    """The caller's jobs, newest first."""
+    rows, next_cursor = jobs.list_jobs(
+        session=session,
+        owner_id=caller.owner_id,
+        status=status,
+        type=type,
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page[JobRead](items=job_reads(session, rows), next_cursor=next_cursor)
+
+
+@router.get("/{job_id}")
+def get_job(job_id: PathId, caller: CallerDep, session: SessionDep) -> JobRead:
+    """One job: status, progress, error, artifacts."""
+    job = jobs.get_job(session=session, owner_id=caller.owner_id, job_id=job_id)
+    return job_reads(session, [job])[0]
+
+
+@router.post("/{job_id}/cancel", status_code=202)
+def cancel_job(job_id: PathId, caller: CallerDep, session: SessionDep) -> JobRead:
+    """Cancel a queued job at once, or ask a running one to stop after its current epoch."""
+    job = jobs.request_cancel(session=session, owner_id=caller.owner_id, job_id=job_id)
+    session.commit()
+    return job_reads(session, [job])[0]
+
+
+@router.get(
+    "/{job_id}/events",
+    response_model=EventPage,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def job_events(
+    job_id: PathId,
+    caller: CallerDep,
+    services: ServicesDep,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID, description="last event id seen")] = 0,
+    accept: Annotated[str, Header()] = "application/json",
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_EVENT_ID)] = None,
+) -> EventPage | StreamingResponse:
+    """Progress history after `after`; with `Accept: text/event-stream`, a live stream."""
+    jobs.get_job(session=session, owner_id=caller.owner_id, job_id=job_id)
+    if "text/event-stream" in accept:
+        start = max(after, last_event_id or 0)
+        return StreamingResponse(
+            _stream(services.sessions, job_id, start),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    rows = jobs.list_events(session=session, job_id=job_id, after=after)
+    items = [JobEventRead.model_validate(e, from_attributes=True) for e in rows]
+    return EventPage(items=items, last_id=items[-1].id if items else after)
+
+
+def _poll(
+    sessions: sessionmaker[Session], job_id: str, after: int
+) -> tuple[str, list[JobEventRead]]:
+    # Status first, then events: a terminal status read here has its event in this batch.
+    with session_scope(sessions) as session:
+        status = session.get_one(Job, job_id).status
+        rows = jobs.list_events(session=session, job_id=job_id, after=after)
+        return status, [JobEventRead.model_validate(e, from_attributes=True) for e in rows]
+
+
+def _sse(event: str, data: str, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {data}\n\n"
+
+
+async def _stream(sessions: sessionmaker[Session], job_id: str, after: int) -> AsyncIterator[str]:
+    """Server-sent events until the job ends; each carries its id for Last-Event-ID resumes."""
+    yield "retry: 2000\n\n"
+    quiet_since = time.monotonic()
+    while True:
+        status, events = await run_in_threadpool(_poll, sessions, job_id, after)
+        for event in events:
+            after = event.id
+            yield _sse(event.kind, json.dumps(event.model_dump(mode="json")), event.id)
+        if events:
+            quiet_since = time.monotonic()
+        elif status in jobs.TERMINAL:
+            yield _sse("end", json.dumps({"status": status}))
+            return
+        elif time.monotonic() - quiet_since > SSE_KEEPALIVE_SECONDS:
+            yield ": keep-alive\n\n"
+            quiet_since = time.monotonic()
+        await asyncio.sleep(SSE_POLL_SECONDS)

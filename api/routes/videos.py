@@ -1,0 +1,140 @@
+"""/v1/videos: upload, list, read, download, delete."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import CallerDep, ServicesDep, SessionDep
+from api.probe import probe_upload
+from api.routes.common import Cursor, Limit, PathId, video_read
+from api.routes.files import file_response
+from api.schemas import Page, VideoRead
+from api.uploads import Upload, receive_upload
+from core import videos
+from core.ids import new_id
+
+router = APIRouter(prefix="/v1/videos", tags=["videos"])
+
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a video, or a mask as .npy / .mat",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("", status_code=201, openapi_extra=UPLOAD_BODY)
+async def upload_video(
+    request: Request, caller: CallerDep, services: ServicesDep, session: SessionDep
+) -> VideoRead:
+    """Stream a video to storage, probe it (frames, fps, size) and record it."""
+    settings = services.settings
+    upload = await receive_upload(request, services.store, settings.max_upload_bytes)
+    try:
+        probe = await run_in_threadpool(probe_upload, upload.staged.path, upload.suffix, settings)
+    except BaseException:
+        await run_in_threadpool(upload.staged.discard)
+        raise
+    return await run_in_threadpool(_record, upload, probe, caller.owner_id, services, session)
+
+
+def _record(
+    upload: Upload,
+    probe: videos.Probe,
+    owner_id: str | None,
+    services: ServicesDep,
+    session: SessionDep,
+) -> VideoRead:
+    video_id = new_id("vid")
+    key = f"videos/{video_id}{upload.suffix}"
+    services.store.publish(upload.staged, key)
+    try:
+        video = videos.add_video(
+            session=session,
+            video_id=video_id,
+            owner_id=owner_id,
+            filename=upload.filename,
+            storage_key=key,
+            probe=probe,
+            size=upload.staged.bytes,
+            sha256=upload.staged.sha256,
+        )
+        session.commit()
+    except BaseException:
+        services.store.delete(key)
+        raise
+    return video_read(video)
+
+
+@router.get("")
+def list_videos(
+    caller: CallerDep,
+    session: SessionDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[VideoRead]:
+    """The caller's videos, newest first."""
+    rows, next_cursor = videos.list_videos(
+        session=session, owner_id=caller.owner_id, limit=limit, cursor=cursor
+    )
+    return Page[VideoRead](items=[video_read(v) for v in rows], next_cursor=next_cursor)
+
+
+@router.get("/{video_id}")
+def get_video(video_id: PathId, caller: CallerDep, session: SessionDep) -> VideoRead:
+    """One video."""
+    return video_read(
+        videos.get_video(session=session, owner_id=caller.owner_id, video_id=video_id)
+    )
+
+
+@router.get(
+    "/{video_id}/content",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def video_content(
+    video_id: PathId,
+    request: Request,
+    caller: CallerDep,
+    services: ServicesDep,
+    session: SessionDep,
+) -> Response:
+    """The uploaded bytes, as sent."""
+    video = videos.get_video(session=session, owner_id=caller.owner_id, video_id=video_id)
+    path = services.store.path(video.storage_key)
+    return file_response(
+        request,
+        path,
+        sha256=video.sha256,
+        filename=video.filename,
+        media_type=mimetypes.guess_type(video.filename)[0] or "application/octet-stream",
+    )
+
+
+@router.delete("/{video_id}", status_code=204, response_class=Response)
+def delete_video(
+    video_id: PathId, caller: CallerDep, services: ServicesDep, session: SessionDep
+) -> Response:
+    """Delete a video and its bytes (409 while an unfinished job uses it)."""
+    key = videos.delete_video(session=session, owner_id=caller.owner_id, video_id=video_id)
+    session.commit()
+    services.store.delete(key)
+    return Response(status_code=204)

@@ -1,0 +1,178 @@
+"""Request and response bodies of the v1 API, named by role."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from model.config import SynthesisConfig, TrainConfig
+from model.masks import MissingFramesMask, RegionsMask
+
+T = TypeVar("T")
+Id = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z]+_[0-9a-f]+$")]
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
+class Strict(BaseModel):
+    """A request body: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorInfo(BaseModel):
+    """What went wrong, in a stable code and a readable message."""
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response."""
+
+    error: ErrorInfo
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, newest first; pass `next_cursor` as `cursor` for the next."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class VideoRead(BaseModel):
+    """An uploaded video (or mask file: kind "mask", fps null)."""
+
+    id: str
+    kind: Literal["video", "mask"]
+    filename: str
+    frames: int
+    fps: float | None
+    width: int
+    height: int
+    bytes: int
+    sha256: str
+    content_url: str
+    created_at: datetime
+
+
+class UploadMask(Strict):
+    """A mask uploaded through POST /v1/videos: a mask video (white = missing), .npy or .mat."""
+
+    kind: Literal["upload"]
+    video_id: Id
+
+
+JobMask = Annotated[MissingFramesMask | RegionsMask | UploadMask, Field(discriminator="kind")]
+
+
+class TrainJobCreate(Strict):
+    """Train a model on one or more uploaded videos, optionally with occluded pixels."""
+
+    type: Literal["train"]
+    video_ids: list[Id] = Field(min_length=1, max_length=64)
+    config: TrainConfig = Field(default_factory=lambda: TrainConfig.model_validate({}))
+    mask: JobMask | None = None
+    seed: Seed = 0
+
+
+class SynthesizeJobCreate(Strict):
+    """Generate videos from a model a training job produced."""
+
+    type: Literal["synthesize"]
+    model_id: Id
+    config: SynthesisConfig = Field(default_factory=lambda: SynthesisConfig.model_validate({}))
+    seed: Seed = 0
+
+
+JobCreate = Annotated[TrainJobCreate | SynthesizeJobCreate, Field(discriminator="type")]
+# Tags pydantic puts in error locations of the unions above; errors leave them out.
+UNION_TAGS = frozenset({"train", "synthesize", "missing_frames", "regions", "upload"})
+
+
+class Progress(BaseModel):
+    """How far a job got; epochs for training, videos for synthesis."""
+
+    epoch: int | None
+    epochs: int | None
+    fraction: float
+    loss: float | None
+    eta_seconds: float | None
+
+
+class JobError(BaseModel):
+    """Why a job failed."""
+
+    code: str
+    message: str
+
+
+class ArtifactRead(BaseModel):
+    """A file a job produced; download it from `url`."""
+
+    id: str
+    kind: str
+    filename: str
+    media_type: str
+    bytes: int
+    sha256: str
+    url: str
+
+
+class JobRead(BaseModel):
+    """A job as clients see it."""
+
+    id: str
+    type: Literal["train", "synthesize"]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: Progress
+    metrics: dict[str, Any]
+    error: JobError | None
+    artifacts: list[ArtifactRead]
+    model_id: str | None = Field(
+        description="train: the model it creates (usable once it succeeded); synthesize: its model"
+    )
+    video_ids: list[str]
+    mask: dict[str, Any] | None
+    config: dict[str, Any]
+    seed: int
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobEventRead(BaseModel):
+    """One line of a job's history."""
+
+    id: int
+    kind: Literal["status", "progress"]
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class EventPage(BaseModel):
+    """History after `after`; pass `last_id` as the next `after`."""
+
+    items: list[JobEventRead]
+    last_id: int
+
+
+class ModelRead(BaseModel):
+    """A trained model and its checkpoint."""
+
+    id: str
+    job_id: str
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    checkpoint: ArtifactRead
+    created_at: datetime
+
+
+class Health(BaseModel):
+    """Liveness or readiness, with each dependency's state."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = Field(default_factory=dict)

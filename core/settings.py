@@ -1,0 +1,103 @@
+"""The one validated set of service settings, read from `DYNGEN_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class Settings(BaseSettings):
+    """Everything the API, the worker and the CLI's service commands are configured by."""
+
+    model_config = SettingsConfigDict(env_prefix="DYNGEN_", extra="ignore", frozen=True)
+
+    # where things live; the three URLs default to files under data_dir (the embedded setup)
+    data_dir: Path = Field(default=Path("data"), description="root of the embedded defaults")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite file"
+    )
+    broker_url: str | None = Field(
+        default=None, description="Celery broker URL; default SQLite file"
+    )
+    storage_dir: Path | None = Field(
+        default=None, description="artifact store; default data_dir/storage"
+    )
+    queue_name: str = Field(default="dyngen", min_length=1, max_length=100)
+
+    # the HTTP server
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    auth: Literal["apikey", "open"] = Field(
+        default="open", description="open = no API key needed; refused unless bound to 127.0.0.1"
+    )
+
+    # what a client may ask for
+    max_upload_bytes: int = Field(default=512 * 1024**2, ge=1)
+    max_video_frames: int = Field(default=20_000, ge=1)
+    max_video_side: int = Field(default=4096, ge=1, description="largest width or height accepted")
+    max_epochs: int = Field(default=100_000, ge=1)
+    max_synthesis_frames: int = Field(
+        default=100_000, ge=1, description="num_videos x frames of one synthesis job"
+    )
+
+    # how workers run jobs
+    device: str = Field(
+        default="auto", description="torch device for the worker: auto, cpu, cuda, ..."
+    )
+    lease_seconds: float = Field(default=120.0, gt=0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    resume_every: int = Field(default=50, ge=1, description="save resume state every n epochs")
+    cancel_poll_seconds: float = Field(default=1.0, ge=0)
+    connect_timeout: float = Field(
+        default=3.0, gt=0, description="seconds to reach the DB or broker"
+    )
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _check_lease(self) -> Settings:
+        # A lease shorter than two heartbeats expires under a healthy worker.
+        if self.lease_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("DYNGEN_LEASE_SECONDS must be at least twice DYNGEN_HEARTBEAT_SECONDS")
+        return self
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        """The data directory as an absolute path."""
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        """The database URL, the embedded SQLite file when none is set."""
+        return self.database_url or f"sqlite:///{self.resolved_data_dir / 'dyngen.sqlite'}"
+
+    @property
+    def celery_broker_url(self) -> str:
+        """The broker URL, Celery over an SQLite file when none is set."""
+        return self.broker_url or f"sqla+sqlite:///{self.resolved_data_dir / 'broker.sqlite'}"
+
+    @property
+    def store_dir(self) -> Path:
+        """The artifact store's root as an absolute path."""
+        root = self.storage_dir or self.resolved_data_dir / "storage"
+        return root.expanduser().resolve()
+
+    def check_bind(self, host: str) -> None:
+        """Refuse to serve without API keys anywhere but the loopback interface."""
+        if self.auth == "open" and host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"DYNGEN_AUTH=open serves without API keys and is only allowed on 127.0.0.1, "
+                f"not {host!r}; set DYNGEN_AUTH=apikey and create keys with `dyngen apikey create`"
+            )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,118 @@
+"""The artifact store: a local directory; every file lands under a temp name, then is renamed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+CHUNK = 1024 * 1024
+
+
+class StagedFile:
+    """A file being written under a temp name, hashed as it grows."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.bytes = 0
+        self._hash = hashlib.sha256()
+        self._file: BinaryIO | None = path.open("xb")
+
+    def write(self, data: bytes) -> None:
+        """Append `data` to the file and the hash."""
+        assert self._file is not None, "write after close"
+        self._file.write(data)
+        self._hash.update(data)
+        self.bytes += len(data)
+
+    def close(self) -> None:
+        """Flush the file to disk so the rename that follows publishes whole bytes."""
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+    @property
+    def sha256(self) -> str:
+        """Hex sha256 of what was written."""
+        return self._hash.hexdigest()
+
+    def discard(self) -> None:
+        """Close and delete the temp file."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.path.unlink(missing_ok=True)
+
+
+class ArtifactStore:
+    """Files by key under one root directory; keys are relative paths the store chose."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+
+    def ensure(self) -> None:
+        """Create the root and its temp directory."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        """Where the file with `key` lives; refuses keys that leave the root."""
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise ValueError(f"storage key {key!r} leaves the store")
+        return path
+
+    def stage(self) -> StagedFile:
+        """A new temp file on the store's filesystem, so publishing it is a rename."""
+        self.ensure()
+        return StagedFile(self.tmp / f"upload-{uuid.uuid4().hex}.part")
+
+    def publish(self, staged: StagedFile, key: str) -> None:
+        """Rename a finished staged file to `key`."""
+        staged.close()
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged.path, target)
+
+    def adopt(self, source: Path, key: str) -> tuple[int, str]:
+        """Move a finished file into the store under `key`; returns its size and sha256."""
+        digest = hashlib.sha256()
+        with source.open("rb") as f:
+            while block := f.read(CHUNK):
+                digest.update(block)
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        # A move across filesystems is a copy: copy to a temp name first, then rename.
+        shutil.move(source, partial)
+        os.replace(partial, target)
+        return target.stat().st_size, digest.hexdigest()
+
+    def delete(self, key: str) -> None:
+        """Remove the file with `key`, if it is there."""
+        self.path(key).unlink(missing_ok=True)
+
+    def work_dir(self, name: str) -> Path:
+        """An empty scratch directory inside the store, for a job's outputs."""
+        path = self.tmp / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def resume_path(self, job_id: str) -> Path:
+        """Where a training job keeps its resume state between attempts."""
+        path = self.root / "resume" / job_id / "resume.state"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def check(self) -> None:
+        """Raise unless the store can be written (readiness probe)."""
+        self.ensure()
+        probe = self.tmp / f"ready-{uuid.uuid4().hex}"
+        probe.write_bytes(b"ok")
+        probe.unlink()

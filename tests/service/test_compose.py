@@ -1,0 +1,56 @@
+"""The deployment files: docker-compose accepts the compose file, and it has what DESIGN 3 says."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.service.processes import ROOT
+
+
+def _compose() -> list[str]:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    docker = shutil.which("docker")
+    if (
+        docker
+        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return [docker, "compose"]
+    pytest.skip(
+        "neither docker-compose nor `docker compose` is installed (apt-get install docker-compose)"
+    )
+
+
+def test_compose_file_validates_with_every_part() -> None:
+    yaml = pytest.importorskip("yaml")
+    command = [*_compose(), "-f", str(ROOT / "docker-compose.yml"), "--profile", "gpu", "config"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    assert {"postgres", "redis", "migrate", "api", "worker", "worker-gpu"} <= set(services)
+    assert all("healthcheck" in services[name] for name in ("postgres", "redis", "api", "worker"))
+    api = services["api"]
+    assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert any(
+        str(p.get("published", p) if isinstance(p, dict) else p).startswith("8000")
+        for p in api["ports"]
+    )
+    assert api["environment"]["DYNGEN_AUTH"] == "apikey"
+    devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["capabilities"] == ["gpu"]
+    volumes = {
+        v.split(":")[0] if isinstance(v, str) else v["source"]
+        for s in ("api", "worker")
+        for v in services[s]["volumes"]
+    }
+    assert volumes == {"artifacts"}  # one volume the API and the workers share
+
+
+def test_compose_config_quiet() -> None:
+    done = subprocess.run(
+        [*_compose(), "config", "-q"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
