@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(VENV)/bin/dyngen demo --out demo-out
+	$(VENV)/bin/dyngen serve
 
-demo: run
+demo: install
+	$(VENV)/bin/dyngen demo --out demo-out
 
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
