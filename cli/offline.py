@@ -18,6 +18,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 # (flag, TrainConfig field, type, help); every flag defaults to the config's own default
 TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     (
+        "--preset",
+        "preset",
+        click.Choice(["default", "faithful"]),
+        "faithful = the authors' plain algorithm",
+    ),
+    (
+        "--method",
+        "method",
+        click.Choice(["abptt", "lds"]),
+        "abptt, or the fast linear baseline lds",
+    ),
+    (
         "--image-size",
         "image_size",
         click.Choice(["16", "32", "64", "128", "256"]),

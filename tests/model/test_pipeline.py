@@ -109,3 +109,41 @@ def test_cancelled_training_saves_resume_state_and_resumes(
     )
     assert epochs_seen == [1, 2, 3, 4, 5, 6]
     assert result.metrics["epochs"] == 6
+
+
+def test_training_reports_quality_of_long_syntheses(trained: Path) -> None:
+    quality = json.loads((trained.parent / "metrics.json").read_text())["quality"]
+    assert quality["frames"] == 4 * 16
+    assert quality["motion_ratio"] > 0
+    assert quality["reference_frozen"]["motion_ratio"] == 0
+
+
+def test_the_lds_method_trains_and_synthesizes_like_a_model(
+    tmp_path: Path, waves_video: Path
+) -> None:
+    config = tiny_config(method="lds", lds_components=6)
+    result = train_model(config, [waves_video], tmp_path / "lds", device="cpu")
+    assert result.metrics["method"] == "lds" and result.metrics["psnr"] > 15
+    assert {f.kind for f in result.files} >= {"checkpoint", "reconstruction_video", "metrics"}
+    synthesis = synthesize_videos(result.checkpoint, SynthesisConfig(frames=40), tmp_path / "s")
+    assert probe_video(tmp_path / "s" / "video-1.mp4").frames == 40
+    assert synthesis.metrics["mean_frame_difference"] > 0
+
+
+def test_the_lds_method_refuses_a_mask(tmp_path: Path, waves_video: Path) -> None:
+    from model.errors import DyngenError
+
+    with pytest.raises(DyngenError, match="complete videos only"):
+        train_model(
+            tiny_config(method="lds"), [waves_video], tmp_path, mask=MissingFramesMask(frames=[1])
+        )
+
+
+def test_the_faithful_preset_fills_unset_fields_only() -> None:
+    faithful = tiny_config(preset="faithful")
+    assert (faithful.mlp_activation, faithful.average_last, faithful.precision) == (
+        "relu",
+        1,
+        "fp32",
+    )
+    assert tiny_config(preset="faithful", average_last=5).average_last == 5
