@@ -93,7 +93,7 @@ def test_evaluate_refuses_a_file_that_is_not_a_model(clip: Path, tmp_path: Path)
     junk.write_text("not a checkpoint")
     code, output = run("evaluate", str(junk), str(clip))
     assert code == 1
-    assert "not a dyngen checkpoint" in error_line(output)
+    assert "not a safetensors checkpoint" in error_line(output)
 
 
 def test_evaluate_refuses_a_missing_or_short_video(checkpoint: Path, tmp_path: Path) -> None:
