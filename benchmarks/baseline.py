@@ -13,6 +13,9 @@ class PlainLearner(ABPTTLearner):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.bf16 = False
+        generator = self.model.generator
+        generator.memory_format = torch.contiguous_format  # the default NCHW layout
+        generator.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
 
     def _infer_chunk(self, begin: int, end: int, carry: torch.Tensor, first: bool) -> None:
         """Langevin with loss.backward(): parameter gradients computed every step."""

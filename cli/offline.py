@@ -61,6 +61,7 @@ TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     ),
     ("--base-channels", "base_channels", int, "generator width at the output layer"),
     ("--lr", "learning_rate", float, "Adam learning rate"),
+    ("--precision", "precision", click.Choice(["auto", "fp32", "bf16"]), "generator arithmetic"),
     ("--average-last", "average_last", int, "epochs averaged into the reconstruction (0 = half)"),
 ]
 

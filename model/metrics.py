@@ -39,3 +39,27 @@ def temporal_mean_fill(video: np.ndarray, visible: np.ndarray) -> np.ndarray:
     count = weight.sum(axis=0)
     mean = np.where(count > 0, total / np.maximum(count, 1), (video * weight).sum() / weight.sum())
     return np.where(weight > 0, video, mean[None])
+
+
+def linear_interpolation_fill(video: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Baseline: each occluded pixel linearly interpolated in time between its nearest visible
+    frames before and after (the nearest one at either end); video (T, C, H, W)."""
+    seen = np.broadcast_to(visible, video.shape).astype(bool)
+    length = video.shape[0]
+    steps = np.arange(length).reshape(-1, *([1] * (video.ndim - 1)))
+    before = np.maximum.accumulate(np.where(seen, steps, -1), axis=0)  # last visible t' <= t
+    after = np.minimum.accumulate(np.where(seen, steps, length)[::-1], axis=0)[
+        ::-1
+    ]  # first t' >= t
+    has_before, has_after = before >= 0, after < length
+    before_c, after_c = np.clip(before, 0, length - 1), np.clip(after, 0, length - 1)
+    v_before = np.take_along_axis(video, before_c, axis=0)
+    v_after = np.take_along_axis(video, after_c, axis=0)
+    span = np.maximum(after_c - before_c, 1)
+    weight = np.clip((steps - before_c) / span, 0, 1)
+    both = v_before + weight * (v_after - v_before)
+    filled = np.where(has_before & has_after, both, np.where(has_before, v_before, v_after))
+    never = ~(has_before | has_after)  # a pixel hidden in every frame: the temporal-mean fallback
+    if never.any():
+        filled = np.where(never, temporal_mean_fill(video, visible), filled)
+    return np.where(seen, video, filled)

@@ -17,7 +17,13 @@ from model.device import resolve_device
 from model.errors import Cancelled, DyngenError
 from model.learner import ABPTTLearner, EpochStats
 from model.masks import FileMask, MissingFramesMask, RegionsMask, build_visible
-from model.metrics import psnr, recovery_error, temporal_mean_fill, visible_mse
+from model.metrics import (
+    linear_interpolation_fill,
+    psnr,
+    recovery_error,
+    temporal_mean_fill,
+    visible_mse,
+)
 from model.outputs import OutputFile, SynthesisResult, describe, write_json
 from model.plots import write_loss_curve
 from model.synthesis import synthesize_videos
@@ -325,11 +331,15 @@ def _training_metrics(
     }
     if weight is not None and visible is not None:
         baseline = np.stack([temporal_mean_fill(v, w) for v, w in zip(truth, weight, strict=True)])
+        interpolated = np.stack(
+            [linear_interpolation_fill(v, w) for v, w in zip(truth, weight, strict=True)]
+        )
         metrics |= {
             "occluded_fraction": float(1 - visible.mean()),
             "recovery_error": recovery_error(truth, averaged, weight),
             "recovery_error_last_sample": recovery_error(truth, last, weight),
             "recovery_error_temporal_mean": recovery_error(truth, baseline, weight),
+            "recovery_error_interpolation": recovery_error(truth, interpolated, weight),
         }
     return metrics
 
