@@ -165,11 +165,10 @@ def train_model(
         if resume_path is not None:
             save_resume(resume_path, config, *learner.state_tensors())
         raise Cancelled(f"stopped after epoch {learner.epoch} of {config.epochs}")
-    result = _write_training_outputs(learner, data, Path(out_dir), seed, target)
+    extra: dict[str, object] = {"seconds": round(time.perf_counter() - began, 3)}
     if data.visible is None:  # with a mask, the clip's hidden pixels are not a reference
-        result.metrics["quality"] = training_report(learner, Path(videos[0]), seed, target)
-        write_json(Path(out_dir) / "metrics.json", result.metrics)
-    result.metrics["seconds"] = round(time.perf_counter() - began, 3)
+        extra["quality"] = training_report(learner, Path(videos[0]), seed, target)
+    result = _write_training_outputs(learner, data, Path(out_dir), seed, target, extra)
     result.warnings = warnings
     return result
 
@@ -270,7 +269,12 @@ def _report(stats: EpochStats, epochs: int, began: float, first_epoch: int) -> E
 
 
 def _write_training_outputs(
-    learner: ABPTTLearner, data: TrainingData, out: Path, seed: int, device: torch.device
+    learner: ABPTTLearner,
+    data: TrainingData,
+    out: Path,
+    seed: int,
+    device: torch.device,
+    extra: dict[str, object],
 ) -> TrainResult:
     """Checkpoint, reconstructions (+ recovered videos), loss curve and metrics.json."""
     config = learner.config
@@ -289,7 +293,7 @@ def _write_training_outputs(
     truth = np.stack([to_tensor_scale(c) for c in data.clips])  # (N, T, 3, S, S)
     averaged = learner.averaged_reconstruction().cpu().numpy()
     last = learner.reconstruction.cpu().numpy()
-    metrics = _training_metrics(learner, truth, averaged, last, data.visible)
+    metrics = _training_metrics(learner, truth, averaged, last, data.visible) | extra
     files += _write_videos(out, "reconstruction", to_uint8(averaged), data.fps)
     grid_rows = [data.clips, to_uint8(averaged)]
     if data.visible is not None:

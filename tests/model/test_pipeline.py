@@ -42,6 +42,7 @@ def test_training_writes_every_artifact(trained: Path) -> None:
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 40
+    assert metrics["seconds"] > 0 and "quality" in metrics
     assert metrics["psnr"] > 15
     assert probe_video(out / "reconstruction.mp4").frames == 16
     assert not list(out.glob(".*part*")), "temporary files left behind"
