@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-
-class ClipSettings(Protocol):
-    """How a model read its training clip: TrainConfig and LDSConfig both have these."""
-
-    @property
-    def image_size(self) -> int: ...
-    @property
-    def frames(self) -> int: ...
-    @property
-    def start(self) -> int: ...
-    @property
-    def every(self) -> int: ...
-    @property
-    def resize(self) -> str: ...
+from model.video_io import ClipSettings
 
 
 def read_clip(
@@ -28,19 +15,12 @@ def read_clip(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The training clip as training read it, and up to `held_out_max` frames after it."""
     from model.errors import VideoError
-    from model.video_io import probe_video, read_video, stream_info
+    from model.video_io import probe_video, read_clips, stream_info
 
     last = settings.start + settings.every * (settings.frames - 1)  # last training frame
 
     def read(extra: int) -> np.ndarray:
-        return read_video(
-            Path(video),
-            image_size=settings.image_size,
-            frames=settings.frames + extra,
-            start=settings.start,
-            every=settings.every,
-            resize=settings.resize,
-        )
+        return read_clips([Path(video)], settings, extra)[0]
 
     def extra_for(count: int) -> int:
         return max(0, min(held_out_max, (count - 1 - last) // settings.every))

@@ -18,7 +18,7 @@ from safetensors.numpy import load_file, save_file
 
 from model.errors import CheckpointError, DyngenError
 from model.files import atomic_path
-from model.video_io import read_video
+from model.video_io import read_clips
 
 LDS_FORMAT = "dyngen-lds"
 LDS_VERSION = "1"
@@ -105,21 +105,7 @@ def _matrix_sqrt(covariance: np.ndarray) -> np.ndarray:
 
 def fit_lds_videos(paths: list[Path], config: LDSConfig) -> LDSModel:
     """Read each video as training reads it (read_video) and fit one LDS to them."""
-    if not paths:
-        raise DyngenError("no training video given")
-    clips = np.stack(
-        [
-            read_video(
-                Path(p),
-                image_size=config.image_size,
-                frames=config.frames,
-                start=config.start,
-                every=config.every,
-                resize=config.resize,
-            )
-            for p in paths
-        ]
-    )
+    clips = read_clips(paths, config)
     return fit_lds(clips, config)
 
 

@@ -28,7 +28,7 @@ from model.outputs import OutputFile, SynthesisResult, describe, write_json
 from model.plots import write_loss_curve
 from model.synthesis import synthesize_videos
 from model.video_io import (
-    read_video,
+    read_clips,
     stream_info,
     to_tensor_scale,
     to_uint8,
@@ -88,21 +88,7 @@ class TrainingData:
 
 def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | None) -> TrainingData:
     """Decode every training video the same way and build the visibility mask."""
-    if not videos:
-        raise DyngenError("no training video given")
-    clips = np.stack(
-        [
-            read_video(
-                Path(p),
-                image_size=config.image_size,
-                frames=config.frames,
-                start=config.start,
-                every=config.every,
-                resize=config.resize,
-            )
-            for p in videos
-        ]
-    )
+    clips = read_clips(videos, config)
     header = stream_info(Path(videos[0]))
     visible = None
     if mask is not None:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import av
 import numpy as np
@@ -122,6 +122,40 @@ def read_video(
             f"need {last + 1}"
         )
     return np.stack(kept)
+
+
+class ClipSettings(Protocol):
+    """How a clip is read: TrainConfig and LDSConfig both have these fields."""
+
+    @property
+    def image_size(self) -> int: ...
+    @property
+    def frames(self) -> int: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def every(self) -> int: ...
+    @property
+    def resize(self) -> str: ...
+
+
+def read_clips(paths: list[Path], settings: ClipSettings, extra: int = 0) -> np.ndarray:
+    """Every video read the same way (`extra` frames past the clip too): (N, T, S, S, 3) uint8."""
+    if not paths:
+        raise VideoError("no training video given")
+    return np.stack(
+        [
+            read_video(
+                Path(p),
+                image_size=settings.image_size,
+                frames=settings.frames + extra,
+                start=settings.start,
+                every=settings.every,
+                resize=settings.resize,
+            )
+            for p in paths
+        ]
+    )
 
 
 def _check_frame_size(path: Path, image: Image.Image, size: int, resize: str) -> None:

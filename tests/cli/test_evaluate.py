@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from cli.main import cli
 from model.config import TrainConfig
 from model.pipeline import train_model
 from model.procedural import waves
 from model.video_io import write_video
+from tests.cli.test_offline import error_line, run
 
 KEYS = {"appearance", "dynamics", "motion_ratio", "novelty", "drift"}
 
@@ -40,22 +39,6 @@ def checkpoint(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     result = train_model(config, [clip], tmp_path_factory.mktemp("run"), device="cpu")
     return result.checkpoint
-
-
-def run(*args: str) -> tuple[int, str]:
-    """Invoke `dyngen` in-process: exit code and output."""
-    result = CliRunner().invoke(cli, list(args))
-    assert not isinstance(result.exception, Exception) or isinstance(
-        result.exception, SystemExit
-    ), result.exception
-    return result.exit_code, result.output
-
-
-def error_line(output: str) -> str:
-    """The one 'Error: ...' line, with no traceback."""
-    lines = [line for line in output.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1 and "Traceback" not in output, output
-    return lines[0]
 
 
 def test_evaluate_reports_a_trained_checkpoint(checkpoint: Path, clip: Path) -> None:
