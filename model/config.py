@@ -60,8 +60,9 @@ class TrainConfig(BaseModel):
     )
     learning_rate: float = Field(2e-3, gt=0, le=1)
     beta1: float = Field(0.5, ge=0, lt=1)
+    # auto: as good as fp32 within seed noise and 1.8x faster here (BENCHMARKS.md)
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "fp32", description="generator arithmetic; auto = bf16 where the device has it natively"
+        "auto", description="generator arithmetic; auto = bf16 where the device has it natively"
     )
     average_last: int = Field(
         0, ge=0, description="average the reconstruction over the last n epochs (0 = half the run)"
