@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from model.config import TrainConfig
 from model.pipeline import train_model
 from model.procedural import waves
 from model.video_io import write_video
 from tests.cli.test_offline import error_line, run
+from tests.model.conftest import tiny_config
 
 KEYS = {"appearance", "dynamics", "motion_ratio", "novelty", "drift"}
 
@@ -27,16 +27,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def checkpoint(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dynamic generator trained for three epochs on the clip."""
-    config = TrainConfig(
-        image_size=16,
-        frames=16,
-        chunk_length=8,
-        epochs=3,
-        base_channels=4,
-        state_dim=4,
-        noise_dim=4,
-        langevin_steps=2,
-    )
+    config = tiny_config(epochs=3, base_channels=4, state_dim=4, noise_dim=4, langevin_steps=2)
     result = train_model(config, [clip], tmp_path_factory.mktemp("run"), device="cpu")
     return result.checkpoint
 
