@@ -15,6 +15,7 @@ from model.config import TrainConfig
 from model.errors import CheckpointError
 from model.files import atomic_path
 from model.networks import DynamicGenerator
+from model.stored import checked_metadata
 
 CHECKPOINT_FORMAT = "dyngen-checkpoint"
 RESUME_FORMAT = "dyngen-resume"
@@ -97,21 +98,11 @@ def _read(
     path: Path, expected_format: str, device: torch.device | str
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Tensors and metadata of a safetensors file of the expected format and version."""
-    if not Path(path).is_file():
-        raise CheckpointError(f"{path}: no such file")
+    metadata = checked_metadata(path, expected_format, FORMAT_VERSION)
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
         tensors = load_file(str(path), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a safetensors checkpoint ({err})") from None
-    if metadata.get("format") != expected_format:
-        raise CheckpointError(f"{path}: not a {expected_format} file")
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: format version {metadata.get('format_version')}, "
-            f"this dyngen reads {FORMAT_VERSION}"
-        )
     return tensors, metadata
 
 

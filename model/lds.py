@@ -13,11 +13,12 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from model.errors import CheckpointError, DyngenError
 from model.files import atomic_path
+from model.stored import checked_metadata
 from model.video_io import read_clips
 
 LDS_FORMAT = "dyngen-lds"
@@ -182,21 +183,11 @@ def load_lds(path: Path) -> LDSModel:
 
 def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Tensors and metadata of a safetensors file that says it is an LDS of our version."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    metadata = checked_metadata(path, LDS_FORMAT, LDS_VERSION)
     try:
-        with safe_open(str(path), framework="np") as handle:
-            metadata = handle.metadata() or {}
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a safetensors file ({err})") from None
-    if metadata.get("format") != LDS_FORMAT:
-        raise CheckpointError(f"{path}: not a {LDS_FORMAT} file")
-    if metadata.get("format_version") != LDS_VERSION:
-        raise CheckpointError(
-            f"{path}: LDS format version {metadata.get('format_version')}, "
-            f"this dyngen reads {LDS_VERSION}"
-        )
     return tensors, metadata
 
 
