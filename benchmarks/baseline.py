@@ -25,7 +25,7 @@ class PlainLearner(ABPTTLearner):
         for _ in range(cfg.langevin_steps):
             latents = self._chunk_latents(begin, end)
             moving = [latents[name].requires_grad_(True) for name in names]
-            energy, _, _ = self._energy(begin, end, carry, latents, first)
+            energy, *_ = self._energy(begin, end, carry, latents, first)
             self.model.zero_grad(set_to_none=True)
             energy.backward()
             with torch.no_grad():

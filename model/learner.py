@@ -106,10 +106,10 @@ class ABPTTLearner:
             # 1. inferential back-propagation: Langevin on the chunk's latents
             self._infer_chunk(begin, end, carry, first)
             # 2. learning back-propagation: one Adam step given the inferred latents
-            energy, frames, states = self._learn_chunk(begin, end, carry, first)
+            energy, sq, frames, states = self._learn_chunk(begin, end, carry, first)
             carry = states[:, -1].detach()  # truncated BPTT: carry the state, not the graph
             self.reconstruction[:, begin:end] = frames.detach()
-            sq, seen = self._squared_error(frames.detach(), begin, end)
+            seen = self._visible_values(begin, end)
             energy_total, sq_total, seen_total = (
                 energy_total + energy,
                 sq_total + sq,
@@ -146,7 +146,7 @@ class ABPTTLearner:
             for _ in range(cfg.langevin_steps):
                 latents = self._chunk_latents(begin, end)
                 moving = [latents[name].requires_grad_(True) for name in names]
-                energy, _, _ = self._energy(begin, end, carry, latents, first)
+                energy, *_ = self._energy(begin, end, carry, latents, first)
                 # content of size 0 is not in the graph: allow_unused gives None for it
                 grads = torch.autograd.grad(energy, moving, allow_unused=True)
                 with torch.no_grad():
@@ -159,14 +159,14 @@ class ABPTTLearner:
 
     def _learn_chunk(
         self, begin: int, end: int, carry: torch.Tensor, first: bool
-    ) -> tuple[float, torch.Tensor, torch.Tensor]:
-        """One optimiser step on alpha, beta; returns the energy, frames and states used."""
+    ) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+        """One optimiser step on alpha, beta; the energy, squared error, frames and states used."""
         latents = self._chunk_latents(begin, end)
-        energy, frames, states = self._energy(begin, end, carry, latents, first)
+        energy, squared, frames, states = self._energy(begin, end, carry, latents, first)
         self.optimizer.zero_grad(set_to_none=True)
         energy.backward()
         self.optimizer.step()
-        return float(energy.detach()), frames, states
+        return float(energy.detach()), float(squared.detach()), frames, states
 
     def _energy(
         self,
@@ -175,8 +175,9 @@ class ABPTTLearner:
         carry: torch.Tensor,
         latents: dict[str, torch.Tensor],
         first: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """E = sum over visible pixels of (x - G)^2 / (2 sigma^2), scaled as the config says."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """E = sum over visible pixels of (x - G)^2 / (2 sigma^2), scaled as the config says;
+        also the plain visible sum of squares, the frames and the states."""
         start = latents["initial_state"] if first else carry
         states = self.model.roll(start, latents["noise"])  # (N, L, d)
         # the generator may run in bf16; the energy and everything after it stay fp32
@@ -186,8 +187,9 @@ class ABPTTLearner:
         residual = (self.clips[:, begin:end] - frames) ** 2
         if self.visible is not None:
             residual = residual * self.visible[:, begin:end]
-        energy = residual.sum() / (2 * self.config.sigma**2) / self._energy_divisor(begin, end)
-        return energy, frames, states
+        squared = residual.sum()
+        energy = squared / (2 * self.config.sigma**2) / self._energy_divisor(begin, end)
+        return energy, squared, frames, states
 
     def _energy_divisor(self, begin: int, end: int) -> float:
         """per_frame: frames in the chunk batch; mean: visible values; sum: 1."""
@@ -206,13 +208,6 @@ class ABPTTLearner:
         if self.visible is None:
             return float(chunk.numel())
         return float(self.visible[:, begin:end].sum()) * chunk.shape[2]
-
-    def _squared_error(self, frames: torch.Tensor, begin: int, end: int) -> tuple[float, float]:
-        """Sum of squared errors over visible values, and how many there were."""
-        residual = (self.clips[:, begin:end] - frames) ** 2
-        if self.visible is not None:
-            residual = residual * self.visible[:, begin:end]
-        return float(residual.sum()), self._visible_values(begin, end)
 
     def _chunk_latents(self, begin: int, end: int) -> dict[str, torch.Tensor]:
         """Detached copies of the latents one chunk uses."""

@@ -24,9 +24,8 @@ from model.metrics import (
     temporal_mean_fill,
     visible_mse,
 )
-from model.outputs import OutputFile, SynthesisResult, describe, write_json
+from model.outputs import OutputFile, describe, write_json
 from model.plots import write_loss_curve
-from model.synthesis import synthesize_videos
 from model.video_io import (
     read_clips,
     stream_info,
@@ -35,17 +34,6 @@ from model.video_io import (
     write_grid,
     write_video,
 )
-
-# the service imports both runs from here
-__all__ = [
-    "EpochReport",
-    "OutputFile",
-    "SynthesisResult",
-    "TrainResult",
-    "resolve_device",
-    "synthesize_videos",
-    "train_model",
-]
 
 log = logging.getLogger("dyngen")
 REPORT_MULTIPLE = 4  # the quality report synthesizes 4x the training length

@@ -8,6 +8,7 @@ import torch
 
 from model.checkpoint import Checkpoint
 from model.config import SynthesisConfig
+from model.errors import DyngenError
 from model.learner import use_bf16
 
 
@@ -19,7 +20,7 @@ def _start_latents(
     videos = ckpt.initial_state.shape[0]
     index = config.content if config.content is not None else 0
     if index >= videos:
-        raise ValueError(f"content {index}: the model was trained on {videos} video(s)")
+        raise DyngenError(f"content {index}: the model was trained on {videos} video(s)")
     if config.fresh_state:
         state = torch.randn((n, ckpt.config.state_dim), generator=rng, device=device)
     else:

@@ -39,11 +39,6 @@ def frame_chunks(
             yield videos[:, begin : begin + LDS_CHUNK]
         return
     ckpt = load_checkpoint(path, device)
-    trained_on = ckpt.initial_state.shape[0]
-    if config.content is not None and config.content >= trained_on:
-        raise DyngenError(
-            f"content {config.content}: the model was trained on {trained_on} video(s)"
-        )
     for chunk in sample_chunks(ckpt, config, seed=seed, device=device):
         yield to_uint8(chunk.cpu().numpy())
 

@@ -169,7 +169,7 @@ def _train(run: Run, reporter: Reporter) -> None:
 
 def _synthesize(run: Run, reporter: Reporter) -> None:
     from model.config import SynthesisConfig
-    from model.pipeline import synthesize_videos
+    from model.synthesis import synthesize_videos
 
     with session_scope(run.sessions) as session:
         checkpoint = _checkpoint_path(run, session)

@@ -11,7 +11,8 @@ import pytest
 from model.config import SynthesisConfig
 from model.errors import Cancelled
 from model.masks import MissingFramesMask
-from model.pipeline import synthesize_videos, train_model
+from model.pipeline import train_model
+from model.synthesis import synthesize_videos
 from model.video_io import probe_video, read_video
 from tests.model.conftest import tiny_config
 

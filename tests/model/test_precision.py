@@ -20,7 +20,7 @@ def test_bf16_energy_and_gradient_match_fp32() -> None:
         learner.bf16 = bf16
         latents = learner._chunk_latents(0, 8)
         noise = latents["noise"].requires_grad_(True)
-        energy, _, _ = learner._energy(0, 8, learner.latents.initial_state, latents, True)
+        energy, *_ = learner._energy(0, 8, learner.latents.initial_state, latents, True)
         (grad,) = torch.autograd.grad(energy, [noise])
         results[bf16] = (float(energy.detach()), grad)
     (e32, g32), (e16, g16) = results[False], results[True]
