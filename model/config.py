@@ -51,6 +51,10 @@ class TrainConfig(BaseModel):
     # learning
     epochs: int = Field(3000, ge=1, le=1_000_000)
     chunk_length: int = Field(30, ge=1, le=10_000, description="L: frames per truncated-BPTT chunk")
+    chunk_offsets: Literal["fixed", "random"] = Field(
+        "fixed",
+        description="chunk boundaries at multiples of L, or shifted by a random offset each epoch",
+    )
     sigma: float = Field(1.0, gt=0, le=100)
     langevin_steps: int = Field(15, ge=0, le=1000)
     langevin_delta: float = Field(0.03, gt=0, le=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -97,11 +98,10 @@ class ABPTTLearner:
     def train_epoch(self) -> EpochStats:
         """One ABPTT epoch over every chunk of every training video."""
         began = time.perf_counter()
-        cfg = self.config
         carry = self.latents.initial_state
         energy_total, sq_total, seen_total = 0.0, 0.0, 0.0
-        for begin in range(0, cfg.frames, cfg.chunk):
-            end = min(begin + cfg.chunk, cfg.frames)
+        bounds = self._chunk_bounds()
+        for begin, end in bounds:
             first = begin == 0
             # 1. inferential back-propagation: Langevin on the chunk's latents
             self._infer_chunk(begin, end, carry, first)
@@ -119,7 +119,7 @@ class ABPTTLearner:
         self._accumulate_reconstruction()
         stats = EpochStats(
             self.epoch,
-            energy_total / cfg.num_chunks,
+            energy_total / len(bounds),
             sq_total / max(seen_total, 1.0),
             time.perf_counter() - began,
         )
@@ -201,6 +201,17 @@ class ABPTTLearner:
         return max(self._visible_values(begin, end), 1.0)
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _chunk_bounds(self) -> list[tuple[int, int]]:
+        """(begin, end) of this epoch's chunks: every L frames, shifted by a random offset."""
+        cfg = self.config
+        edges = list(range(0, cfg.frames, cfg.chunk))
+        if cfg.chunk_offsets == "random" and cfg.num_chunks > 1:
+            # a shift moves the truncation points, so every step's gradient sees the frames
+            # after it in some epochs (fixed edges never pass it across frame L)
+            shift = int(torch.randint(cfg.chunk, (1,), generator=self.rng, device=self.device))
+            edges = [0, *range(shift or cfg.chunk, cfg.frames, cfg.chunk)]
+        return list(itertools.pairwise([*edges, cfg.frames]))
 
     def _visible_values(self, begin: int, end: int) -> float:
         """Number of observed scalar values in the chunk."""

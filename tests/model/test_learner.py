@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -103,3 +105,29 @@ def test_masked_pixels_leave_the_energy() -> None:
     learner.fit()
     other.fit()
     assert learner.history[-1].loss == other.history[-1].loss
+
+
+def test_random_chunk_offsets_cover_every_frame_once_and_move() -> None:
+    learner = ABPTTLearner(
+        tiny_config(frames=20, chunk_length=8, chunk_offsets="random"), clip_tensor(20), seed=0
+    )
+    seen = set()
+    for _ in range(20):
+        bounds = learner._chunk_bounds()
+        assert bounds[0][0] == 0 and bounds[-1][1] == 20
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))
+        assert all(0 < end - begin <= 8 for begin, end in bounds)
+        seen.add(bounds[0][1])
+    assert len(seen) > 3, "the first boundary should move between epochs"
+
+
+def test_a_resumed_run_with_random_offsets_is_identical() -> None:
+    config = tiny_config(epochs=5, chunk_offsets="random")
+    unbroken = ABPTTLearner(config, clip_tensor(), seed=4)
+    unbroken.fit()
+    first = ABPTTLearner(config, clip_tensor(), seed=4)
+    first.fit(epochs=2)
+    resumed = ABPTTLearner(config, clip_tensor(), seed=0)
+    resumed.load_state_tensors(*first.state_tensors())
+    resumed.fit()
+    assert [s.loss for s in resumed.history] == [s.loss for s in unbroken.history]
