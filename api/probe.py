@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import BinaryIO
 
@@ -10,7 +11,7 @@ import numpy as np
 from api.errors import ApiError
 from core.settings import Settings
 from core.videos import Probe
-from model.errors import VideoError
+from model.errors import VideoError, VideoTooLarge, VideoTooLong
 from model.video_io import probe_video
 
 MASK_SUFFIXES = (".npy", ".mat")
@@ -18,29 +19,42 @@ MASK_SUFFIXES = (".npy", ".mat")
 
 def probe_upload(path: Path, suffix: str, settings: Settings) -> Probe:
     """Probe a staged upload and check it against the limits; ApiError 422 if unusable."""
-    probe = _probe_mask(path, suffix) if suffix in MASK_SUFFIXES else _probe_video(path)
+    is_mask = suffix in MASK_SUFFIXES
+    probe = _probe_mask(path, suffix) if is_mask else _probe_video(path, settings)
     if probe.frames > settings.max_video_frames:
-        raise ApiError(
-            422,
-            "video_too_long",
-            f"the upload has {probe.frames} frames; this server accepts at most "
-            f"{settings.max_video_frames}",
-            details={"frames": probe.frames, "limit": settings.max_video_frames},
-        )
+        raise _too_long(probe.frames, settings.max_video_frames)
     if max(probe.width, probe.height) > settings.max_video_side:
-        raise ApiError(
-            422,
-            "video_too_large",
-            f"the upload is {probe.width}x{probe.height}; this server accepts at most "
-            f"{settings.max_video_side} pixels a side",
-            details={"width": probe.width, "height": probe.height},
-        )
+        raise _too_large(probe.width, probe.height, settings.max_video_side)
     return probe
 
 
-def _probe_video(path: Path) -> Probe:
+def _too_long(frames: int | None, limit: int) -> ApiError:
+    counted = f"{frames}" if frames is not None else f"more than {limit}"
+    return ApiError(
+        422,
+        "video_too_long",
+        f"the upload has {counted} frames; this server accepts at most {limit}",
+        details={"frames": frames, "limit": limit},
+    )
+
+
+def _too_large(width: int, height: int, limit: int) -> ApiError:
+    return ApiError(
+        422,
+        "video_too_large",
+        f"the upload is {width}x{height}; this server accepts at most {limit} pixels a side",
+        details={"width": width, "height": height, "limit": limit},
+    )
+
+
+def _probe_video(path: Path, settings: Settings) -> Probe:
+    limits = {"max_frames": settings.max_video_frames, "max_side": settings.max_video_side}
     try:
-        info = probe_video(path)
+        info = probe_video(path, **limits)
+    except VideoTooLong as err:
+        raise _too_long(err.frames, err.limit) from None
+    except VideoTooLarge as err:
+        raise _too_large(err.width, err.height, err.limit) from None
     except VideoError as err:
         # The model's message names the staged temp path; the client knows its own file name.
         reason = str(err).replace(f"{path}: ", "").replace(str(path), "the upload")
@@ -76,16 +90,31 @@ def _npy_shape(path: Path) -> tuple[int, ...]:
             major, _ = np.lib.format.read_magic(f)
             read = np.lib.format.read_array_header_1_0 if major == 1 else _header_2_0
             shape, _, dtype = read(f)
+            data_bytes = path.stat().st_size - f.tell()
     except (ValueError, OSError) as err:
         raise _invalid_mask(f"not a .npy array ({err})") from None
     if dtype.hasobject:
         raise _invalid_mask("object arrays are not accepted (they would need unpickling)")
+    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        raise _invalid_mask(f"the array holds {dtype}, not numbers")
+    # A header may promise more than the file holds; the worker would allocate what it promises.
+    declared = math.prod(shape) * dtype.itemsize
+    if declared != data_bytes:
+        raise _invalid_mask(
+            f"the header declares {declared} bytes of data, the file has {data_bytes}"
+        )
     return tuple(int(n) for n in shape)
 
 
 def _header_2_0(f: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
     # Versions 2 and 3 share the header layout apart from its encoding.
     return np.lib.format.read_array_header_2_0(f)
+
+
+# The classes scipy reads as plain numeric arrays; cells, structs and objects are refused.
+MAT_NUMERIC = frozenset(
+    {"double", "single", "logical"} | {f"{s}int{b}" for s in ("", "u") for b in (8, 16, 32, 64)}
+)
 
 
 def _mat_shape(path: Path) -> tuple[int, ...]:
@@ -95,9 +124,13 @@ def _mat_shape(path: Path) -> tuple[int, ...]:
         variables = scipy.io.whosmat(str(path))
     except (ValueError, TypeError, OSError, NotImplementedError) as err:
         raise _invalid_mask(f"not a readable MATLAB v5 .mat file ({err})") from None
-    shapes = {name: shape for name, shape, _ in variables}
-    if "masks" in shapes:
-        return tuple(shapes["masks"])
-    if len(shapes) == 1:
-        return tuple(next(iter(shapes.values())))
-    raise _invalid_mask(f"no `masks` array (found {sorted(shapes) or 'none'})")
+    found = {name: (tuple(shape), kind) for name, shape, kind in variables}
+    if "masks" in found:
+        shape, kind = found["masks"]
+    elif len(found) == 1:
+        shape, kind = next(iter(found.values()))
+    else:
+        raise _invalid_mask(f"no `masks` array (found {sorted(found) or 'none'})")
+    if kind not in MAT_NUMERIC:
+        raise _invalid_mask(f"the mask is a MATLAB {kind}, not a numeric array")
+    return shape

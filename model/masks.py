@@ -114,6 +114,23 @@ def _regions(spec: RegionsMask, frames: int, size: int) -> np.ndarray:
     return occluded
 
 
+def check_mask_fits(
+    name: str, shape: tuple[int, int, int], *, frames: int, source_size: tuple[int, int] | None
+) -> None:
+    """Refuse a (T, H, W) mask that can't cover `frames` training frames of this source size."""
+    mask_frames, height, width = shape
+    if mask_frames not in (1, frames):
+        raise MaskError(
+            f"{name}: the mask has {mask_frames} frames but training uses {frames}; "
+            f"train on {mask_frames} frames or give a mask of {frames}"
+        )
+    if height != width and (source_size is None or (width, height) != tuple(source_size)):
+        expected = (
+            "square" if source_size is None else f"square or {source_size[0]}x{source_size[1]}"
+        )
+        raise MaskError(f"{name}: mask frames are {width}x{height}, expected {expected}")
+
+
 def _from_file(
     path: Path, frames: int, size: int, source_size: tuple[int, int] | None, resize: str
 ) -> np.ndarray:
@@ -127,8 +144,11 @@ def _from_file(
         occluded = _read_npy(path)
     else:
         occluded = _read_mask_video(path)
-    occluded = _match_frames(path, occluded, frames)
-    return _resize_nearest(path, occluded, size, source_size, resize)
+    shape = (occluded.shape[0], occluded.shape[1], occluded.shape[2])
+    check_mask_fits(str(path), shape, frames=frames, source_size=source_size)
+    if occluded.shape[0] == 1:  # one frame stands for all of them
+        occluded = np.repeat(occluded, frames, axis=0)
+    return _resize_nearest(occluded, size, resize)
 
 
 def _read_mat(path: Path) -> np.ndarray:
@@ -184,34 +204,14 @@ def _read_mask_video(path: Path) -> np.ndarray:
     return np.stack(planes)
 
 
-def _match_frames(path: Path, occluded: np.ndarray, frames: int) -> np.ndarray:
-    """One mask frame per training frame, or a single frame for all of them."""
-    if occluded.shape[0] == 1:
-        return np.repeat(occluded, frames, axis=0)
-    if occluded.shape[0] != frames:
-        raise MaskError(
-            f"{path}: the mask has {occluded.shape[0]} frames but training uses {frames}; "
-            f"train on {occluded.shape[0]} frames or give a mask of {frames}"
-        )
-    return occluded
-
-
-def _resize_nearest(
-    path: Path, occluded: np.ndarray, size: int, source_size: tuple[int, int] | None, resize: str
-) -> np.ndarray:
-    """Crop like the video (when the mask has the video's shape), then nearest-neighbour resize."""
+def _resize_nearest(occluded: np.ndarray, size: int, resize: str) -> np.ndarray:
+    """Crop like the video (a non-square mask has the video's shape), then nearest-resize."""
     _, height, width = occluded.shape
-    if height != width:
-        if source_size is None or (width, height) != tuple(source_size):
-            expected = (
-                "square" if source_size is None else f"square or {source_size[0]}x{source_size[1]}"
-            )
-            raise MaskError(f"{path}: mask frames are {width}x{height}, expected {expected}")
-        if resize == "crop":
-            side = min(width, height)
-            top, left = (height - side) // 2, (width - side) // 2
-            occluded = occluded[:, top : top + side, left : left + side]
-            height = width = side
+    if height != width and resize == "crop":
+        side = min(width, height)
+        top, left = (height - side) // 2, (width - side) // 2
+        occluded = occluded[:, top : top + side, left : left + side]
+        height = width = side
     rows = ((np.arange(size) + 0.5) * height / size).astype(int)
     cols = ((np.arange(size) + 0.5) * width / size).astype(int)
     return occluded[:, rows][:, :, cols]
