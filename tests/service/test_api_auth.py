@@ -264,3 +264,23 @@ def test_raw_request_lines_with_traversal_reach_no_file(settings: Settings) -> N
             status = int(answer.split(b" ", 2)[1])
             assert 400 <= status < 500, (target, answer[:300])
             assert b"root:" not in answer and b'"error"' in answer
+
+
+def test_dyngen_apikey_revoke(keyed: tuple[TestClient, Settings]) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    client, settings = keyed
+    key = new_key(settings, "cli")
+    with session_scope(session_factory(settings.db_url)) as s:
+        row = authenticate(session=s, key=key)
+        assert row is not None
+        key_id = row.id
+    env = {"DYNGEN_DATABASE_URL": settings.db_url, "DYNGEN_DATA_DIR": str(settings.data_dir)}
+    runner = CliRunner()
+    done = runner.invoke(cli, ["apikey", "revoke", key_id], env=env)
+    assert done.exit_code == 0, done.output
+    assert_error(client.get("/v1/videos", headers=_bearer(key)), 401)
+    unknown = runner.invoke(cli, ["apikey", "revoke", "key_0000"], env=env)
+    assert unknown.exit_code == 1 and "no API key with id" in unknown.output

@@ -133,6 +133,7 @@ def test_hostile_files_are_refused_and_nothing_stored(
     assert time.monotonic() - started < 30  # refused from headers, not by decoding for ages
     assert not (work / "pwned").exists()  # the pickle never ran
     assert_nothing_stored(settings)
+    assert client.get("/healthz").status_code == 200  # and the server is still up
 
 
 def test_far_more_frames_than_the_limit(
