@@ -20,7 +20,7 @@ MASK_SUFFIXES = (".npy", ".mat")
 def probe_upload(path: Path, suffix: str, settings: Settings) -> Probe:
     """Probe a staged upload and check it against the limits; ApiError 422 if unusable."""
     is_mask = suffix in MASK_SUFFIXES
-    probe = _probe_mask(path, suffix) if is_mask else _probe_video(path, settings)
+    probe = _probe_mask(path, suffix, settings) if is_mask else _probe_video(path, settings)
     if probe.frames > settings.max_video_frames:
         raise _too_long(probe.frames, settings.max_video_frames)
     if max(probe.width, probe.height) > settings.max_video_side:
@@ -66,9 +66,9 @@ def _invalid_mask(reason: str) -> ApiError:
     return ApiError(422, "invalid_mask", f"not a usable mask file: {reason}")
 
 
-def _probe_mask(path: Path, suffix: str) -> Probe:
+def _probe_mask(path: Path, suffix: str, settings: Settings) -> Probe:
     """Read only the array's header: shape is all the API needs; the worker reads the rest."""
-    shape = _npy_shape(path) if suffix == ".npy" else _mat_shape(path)
+    shape = _npy_shape(path) if suffix == ".npy" else _mat_shape(path, settings.max_upload_bytes)
     if suffix == ".mat":
         if len(shape) not in (3, 4):
             raise _invalid_mask(f"array shape {shape} is not H x W x T (x C)")
@@ -117,7 +117,11 @@ MAT_NUMERIC = frozenset(
 )
 
 
-def _mat_shape(path: Path) -> tuple[int, ...]:
+_MAT_ITEMSIZE = {"double": 8, "single": 4, "logical": 1, "int8": 1, "int16": 2}
+_MAT_ITEMSIZE |= {"int32": 4, "int64": 8}
+
+
+def _mat_shape(path: Path, max_bytes: int) -> tuple[int, ...]:
     import scipy.io  # slow to import; only .mat uploads need it
 
     try:
@@ -133,4 +137,12 @@ def _mat_shape(path: Path) -> tuple[int, ...]:
         raise _invalid_mask(f"no `masks` array (found {sorted(found) or 'none'})")
     if kind not in MAT_NUMERIC:
         raise _invalid_mask(f"the mask is a MATLAB {kind}, not a numeric array")
+    # .mat variables may be zlib-compressed: a small upload can unpack to gigabytes in the
+    # worker. What it unpacks to is held to the upload limit.
+    unpacked = math.prod(shape) * _MAT_ITEMSIZE[kind.removeprefix("u")]
+    if unpacked > max_bytes:
+        raise _invalid_mask(
+            f"the array unpacks to {unpacked} bytes, more than this server's upload limit "
+            f"of {max_bytes}"
+        )
     return shape

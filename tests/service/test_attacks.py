@@ -317,3 +317,36 @@ def test_a_mask_that_does_not_fit_the_video_is_refused_at_job_creation(
     good = upload(client, fits)
     body["mask"] = {"kind": "upload", "video_id": good["id"]}
     assert client.post("/v1/jobs", json=body).status_code == 202
+
+
+def test_a_compressed_mat_that_unpacks_past_the_limit(
+    settings: Settings, queue: RecordingQueue, tmp_path: Path
+) -> None:
+    bomb = tmp_path / "bomb.mat"
+    # 200 x 200 x 70 doubles: 22 MB unpacked, a few kB on the wire
+    scipy.io.savemat(bomb, {"masks": np.zeros((200, 200, 70))}, do_compression=True)
+    assert bomb.stat().st_size < 100_000
+    strict = settings.model_copy(update={"max_upload_bytes": 1_000_000})
+    with TestClient(create_app(strict, queue=queue)) as client:
+        error = assert_error(post_file(client, bomb), 422, "invalid_mask")
+        assert "unpacks to 22400000 bytes" in error["message"]
+    assert_nothing_stored(settings)
+
+
+def test_a_client_that_hangs_up_mid_upload_leaves_nothing(
+    settings: Settings, queue: RecordingQueue
+) -> None:
+    with live_server(create_app(settings, queue=queue)) as port:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/videos HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n"
+                b"Content-Type: multipart/form-data; boundary=x\r\n\r\n" + PART + BLOCK * 16
+            )
+            deadline = time.monotonic() + 10
+            while not list((settings.store_dir / "tmp").iterdir()):  # the upload is staged
+                assert time.monotonic() < deadline, "the upload was never staged"
+                time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        while stored(settings) != (0, []):
+            assert time.monotonic() < deadline, f"left behind: {stored(settings)}"
+            time.sleep(0.05)
