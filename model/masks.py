@@ -138,17 +138,16 @@ def _from_file(
     if not path.is_file():
         raise MaskError(f"{path}: no such mask file")
     suffix = path.suffix.lower()
-    if suffix == ".mat":
-        occluded = _read_mat(path)
-    elif suffix == ".npy":
-        occluded = _read_npy(path)
+    if suffix in (".mat", ".npy"):
+        full = _read_mat(path) if suffix == ".mat" else _read_npy(path)
+        shape = (full.shape[0], full.shape[1], full.shape[2])
+        occluded = _resize_nearest(full, size, resize)
     else:
-        occluded = _read_mask_video(path)
-    shape = (occluded.shape[0], occluded.shape[1], occluded.shape[2])
+        occluded, shape = _read_mask_video(path, size, resize)
     check_mask_fits(str(path), shape, frames=frames, source_size=source_size)
     if occluded.shape[0] == 1:  # one frame stands for all of them
         occluded = np.repeat(occluded, frames, axis=0)
-    return _resize_nearest(occluded, size, resize)
+    return occluded
 
 
 def _read_mat(path: Path) -> np.ndarray:
@@ -191,17 +190,23 @@ def _read_npy(path: Path) -> np.ndarray:
     return array.astype(np.float32) > 0.5
 
 
-def _read_mask_video(path: Path) -> np.ndarray:
-    """A video where white pixels are occluded -> (T, H, W) bool."""
+def _read_mask_video(path: Path, size: int, resize: str) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """A video where white pixels are occluded -> (T, S, S) bool and its (T, H, W) shape."""
     from model.video_io import iter_frames
 
+    # Each plane is resized as it is decoded: T full-size planes of a 4K mask video would
+    # not fit in memory, T planes of the training size do.
+    planes, height, width = [], 0, 0
     try:
-        planes = [np.asarray(img.convert("L")) > 127 for img in iter_frames(path)]
+        for image in iter_frames(path):
+            width, height = image.size
+            plane = np.asarray(image.convert("L")) > 127
+            planes.append(_resize_nearest(plane[None], size, resize)[0])
     except VideoError as err:
         raise MaskError(f"mask {err}") from None
     if not planes:
         raise MaskError(f"{path}: the mask video has no frames")
-    return np.stack(planes)
+    return np.stack(planes), (len(planes), height, width)
 
 
 def _resize_nearest(occluded: np.ndarray, size: int, resize: str) -> np.ndarray:
