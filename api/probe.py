@@ -76,8 +76,8 @@ def _probe_mask(path: Path, suffix: str, settings: Settings) -> Probe:
     else:
         if len(shape) == 2:
             shape = (1, *shape)
-        if len(shape) not in (3, 4):
-            raise _invalid_mask(f"array shape {shape} is not T x H x W (x C)")
+        if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
+            raise _invalid_mask(f"array shape {shape} is not T x H x W (x C, C 1 or 3)")
         frames, height, width = shape[:3]
     if min(frames, height, width) < 1:
         raise _invalid_mask(f"array shape {shape} is empty")

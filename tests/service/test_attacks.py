@@ -92,6 +92,11 @@ def _npy_that_lies(d: Path) -> Path:
     return path
 
 
+def _npy_of_five_channels(d: Path) -> Path:
+    np.save(d / "five.npy", np.zeros((4, 8, 8, 5), np.uint8))
+    return d / "five.npy"
+
+
 def _mat_cells(d: Path) -> Path:
     cells = np.empty((2, 2, 2), dtype=object)
     cells[...] = "x"
@@ -109,6 +114,7 @@ REFUSED: list[tuple[str, Callable[[Path], Path], str, str]] = [
     ("declares 100000 x 100000", _declares_100000, "invalid_video", "no valid frame size"),
     ("pickle disguised as .npy", _pickle_npy, "invalid_mask", "object arrays"),
     ("npy whose header lies", _npy_that_lies, "invalid_mask", "declares"),
+    ("npy of 5 channels", _npy_of_five_channels, "invalid_mask", "C 1 or 3"),
     ("mat of cells", _mat_cells, "invalid_mask", "MATLAB cell"),
 ]
 
