@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test lint bench clean
+.PHONY: install run demo test lint bench bench-load clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: install
 
 bench: install
 	$(PY) -m benchmarks.run
+
+# needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (bash .ci/services.sh)
+bench-load: install
+	$(PY) -m benchmarks.load $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache

@@ -49,7 +49,8 @@ def clean_filename(raw: str | None) -> str:
     """The base name a client gave, without directories or control characters."""
     name = PureWindowsPath(PurePosixPath(raw or "").name).name
     name = "".join(ch for ch in name if ch.isprintable() and ch not in '"\\/').strip()
-    return name[:200] or "upload"
+    # "." and ".." name directories, not files: never hand them back as a download's name
+    return name[:200] if name.strip(".") else "upload"
 
 
 class _FileReceiver:

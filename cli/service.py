@@ -207,6 +207,21 @@ def apikey_create(name: str) -> None:
     click.echo(key)
 
 
+@apikey.command("revoke")
+@click.argument("key_id")
+def apikey_revoke(key_id: str) -> None:
+    """Revoke the key with KEY_ID (the key_... id `create` printed); it stops working at once."""
+    from core.auth import revoke_api_key
+    from core.db import session_factory, session_scope
+
+    settings = _settings()
+    with session_scope(session_factory(settings.db_url, settings.connect_timeout)) as session:
+        found = revoke_api_key(session=session, key_id=key_id)
+    if not found:
+        raise click.ClickException(f"no API key with id {key_id!r}")
+    click.echo(f"revoked API key {key_id}", err=True)
+
+
 def register(group: click.Group) -> None:
     """Add the service commands to the `dyngen` group."""
     for command in (serve, api, worker, migrate, apikey):

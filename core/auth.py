@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.ids import new_id
-from core.tables import ApiKey
+from core.tables import ApiKey, utcnow
 
 KEY_PREFIX = "dg_"
 
@@ -36,3 +36,14 @@ def authenticate(*, session: Session, key: str) -> ApiKey | None:
     if row is None or row.revoked_at is not None:
         return None
     return row
+
+
+def revoke_api_key(*, session: Session, key_id: str) -> bool:
+    """Mark a key revoked from now on; False when there is no such key."""
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        return False
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.flush()
+    return True

@@ -13,6 +13,26 @@ class VideoError(DyngenError):
     code = "invalid_video"
 
 
+class VideoTooLong(VideoError):
+    """A video with more frames than the caller accepts (`frames` None: counting stopped)."""
+
+    code = "video_too_long"
+
+    def __init__(self, message: str, *, frames: int | None, limit: int) -> None:
+        super().__init__(message)
+        self.frames, self.limit = frames, limit
+
+
+class VideoTooLarge(VideoError):
+    """A video whose frames are wider or taller than the caller accepts."""
+
+    code = "video_too_large"
+
+    def __init__(self, message: str, *, width: int, height: int, limit: int) -> None:
+        super().__init__(message)
+        self.width, self.height, self.limit = width, height, limit
+
+
 class MaskError(DyngenError):
     """A mask that can't be read or doesn't fit the training video."""
 

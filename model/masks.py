@@ -114,6 +114,23 @@ def _regions(spec: RegionsMask, frames: int, size: int) -> np.ndarray:
     return occluded
 
 
+def check_mask_fits(
+    name: str, shape: tuple[int, int, int], *, frames: int, source_size: tuple[int, int] | None
+) -> None:
+    """Refuse a (T, H, W) mask that can't cover `frames` training frames of this source size."""
+    mask_frames, height, width = shape
+    if mask_frames not in (1, frames):
+        raise MaskError(
+            f"{name}: the mask has {mask_frames} frames but training uses {frames}; "
+            f"train on {mask_frames} frames or give a mask of {frames}"
+        )
+    if height != width and (source_size is None or (width, height) != tuple(source_size)):
+        expected = (
+            "square" if source_size is None else f"square or {source_size[0]}x{source_size[1]}"
+        )
+        raise MaskError(f"{name}: mask frames are {width}x{height}, expected {expected}")
+
+
 def _from_file(
     path: Path, frames: int, size: int, source_size: tuple[int, int] | None, resize: str
 ) -> np.ndarray:
@@ -121,14 +138,16 @@ def _from_file(
     if not path.is_file():
         raise MaskError(f"{path}: no such mask file")
     suffix = path.suffix.lower()
-    if suffix == ".mat":
-        occluded = _read_mat(path)
-    elif suffix == ".npy":
-        occluded = _read_npy(path)
+    if suffix in (".mat", ".npy"):
+        full = _read_mat(path) if suffix == ".mat" else _read_npy(path)
+        shape = (full.shape[0], full.shape[1], full.shape[2])
+        occluded = _resize_nearest(full, size, resize)
     else:
-        occluded = _read_mask_video(path)
-    occluded = _match_frames(path, occluded, frames)
-    return _resize_nearest(path, occluded, size, source_size, resize)
+        occluded, shape = _read_mask_video(path, size, resize)
+    check_mask_fits(str(path), shape, frames=frames, source_size=source_size)
+    if occluded.shape[0] == 1:  # one frame stands for all of them
+        occluded = np.repeat(occluded, frames, axis=0)
+    return occluded
 
 
 def _read_mat(path: Path) -> np.ndarray:
@@ -171,47 +190,33 @@ def _read_npy(path: Path) -> np.ndarray:
     return array.astype(np.float32) > 0.5
 
 
-def _read_mask_video(path: Path) -> np.ndarray:
-    """A video where white pixels are occluded -> (T, H, W) bool."""
+def _read_mask_video(path: Path, size: int, resize: str) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """A video where white pixels are occluded -> (T, S, S) bool and its (T, H, W) shape."""
     from model.video_io import iter_frames
 
+    # Each plane is resized as it is decoded: T full-size planes of a 4K mask video would
+    # not fit in memory, T planes of the training size do.
+    planes, height, width = [], 0, 0
     try:
-        planes = [np.asarray(img.convert("L")) > 127 for img in iter_frames(path)]
+        for image in iter_frames(path):
+            width, height = image.size
+            plane = np.asarray(image.convert("L")) > 127
+            planes.append(_resize_nearest(plane[None], size, resize)[0])
     except VideoError as err:
         raise MaskError(f"mask {err}") from None
     if not planes:
         raise MaskError(f"{path}: the mask video has no frames")
-    return np.stack(planes)
+    return np.stack(planes), (len(planes), height, width)
 
 
-def _match_frames(path: Path, occluded: np.ndarray, frames: int) -> np.ndarray:
-    """One mask frame per training frame, or a single frame for all of them."""
-    if occluded.shape[0] == 1:
-        return np.repeat(occluded, frames, axis=0)
-    if occluded.shape[0] != frames:
-        raise MaskError(
-            f"{path}: the mask has {occluded.shape[0]} frames but training uses {frames}; "
-            f"train on {occluded.shape[0]} frames or give a mask of {frames}"
-        )
-    return occluded
-
-
-def _resize_nearest(
-    path: Path, occluded: np.ndarray, size: int, source_size: tuple[int, int] | None, resize: str
-) -> np.ndarray:
-    """Crop like the video (when the mask has the video's shape), then nearest-neighbour resize."""
+def _resize_nearest(occluded: np.ndarray, size: int, resize: str) -> np.ndarray:
+    """Crop like the video (a non-square mask has the video's shape), then nearest-resize."""
     _, height, width = occluded.shape
-    if height != width:
-        if source_size is None or (width, height) != tuple(source_size):
-            expected = (
-                "square" if source_size is None else f"square or {source_size[0]}x{source_size[1]}"
-            )
-            raise MaskError(f"{path}: mask frames are {width}x{height}, expected {expected}")
-        if resize == "crop":
-            side = min(width, height)
-            top, left = (height - side) // 2, (width - side) // 2
-            occluded = occluded[:, top : top + side, left : left + side]
-            height = width = side
+    if height != width and resize == "crop":
+        side = min(width, height)
+        top, left = (height - side) // 2, (width - side) // 2
+        occluded = occluded[:, top : top + side, left : left + side]
+        height = width = side
     rows = ((np.arange(size) + 0.5) * height / size).astype(int)
     cols = ((np.arange(size) + 0.5) * width / size).astype(int)
     return occluded[:, rows][:, :, cols]

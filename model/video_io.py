@@ -13,7 +13,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from model.errors import VideoError
+from model.errors import VideoError, VideoTooLarge, VideoTooLong
 from model.files import PendingFile, atomic_path
 
 Resample = Literal["lanczos", "nearest"]
@@ -30,6 +30,24 @@ class VideoInfo:
     height: int
 
 
+# The demuxers a video may be read with: single-file containers only. Left out on purpose:
+# playlists and lists of files (hls, concat/ffconcat, image2 sequences, ...), which would open
+# further files or URLs named inside an upload, such as /etc/passwd or another user's video.
+VIDEO_FORMATS = (
+    "mov,mp4,m4a,3gp,3g2,mj2",
+    "avi",
+    "matroska,webm",
+    "gif",
+    "mpeg",
+    "mpegts",
+    "flv",
+    "ogg",
+    "yuv4mpegpipe",
+)
+# Only the local file we name may be opened: no other protocol (http:, concat:, pipe:, ...).
+_OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": ",".join(VIDEO_FORMATS)}
+
+
 def _open(path: Path) -> av.container.InputContainer:
     """Open a file for decoding, turning every failure into a VideoError naming the file."""
     if not Path(path).is_file():
@@ -37,8 +55,14 @@ def _open(path: Path) -> av.container.InputContainer:
     if Path(path).stat().st_size == 0:
         raise VideoError(f"{path}: the file is empty")
     try:
-        container = av.open(str(path), mode="r")
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as err:
+        container = av.open(str(path), mode="r", options=_OPEN_OPTIONS)
+    except av.error.ArgumentError:
+        # What ffmpeg says when the demuxer it found is not on the whitelist.
+        raise VideoError(
+            f"{path}: not a video container this reader accepts (mp4, mov, avi, mkv, webm, gif, "
+            "mpeg, flv, ogg, y4m); playlists and lists of files are refused"
+        ) from None
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as err:
         raise VideoError(f"{path}: not a readable video ({err})") from None
     if not container.streams.video:
         container.close()
@@ -46,18 +70,23 @@ def _open(path: Path) -> av.container.InputContainer:
     return container
 
 
-def iter_frames(path: Path) -> Iterator[Image.Image]:
-    """Decode a video frame by frame as RGB images; memory holds one frame at a time."""
+def _decoded(path: Path) -> Iterator[av.VideoFrame]:
+    """Decoded frames of the first video stream, one at a time."""
     container = _open(path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            yield frame.to_image()
+        yield from container.decode(stream)
     except av.error.FFmpegError as err:
         raise VideoError(f"{path}: the video is damaged or truncated ({err})") from None
     finally:
         container.close()
+
+
+def iter_frames(path: Path) -> Iterator[Image.Image]:
+    """Decode a video frame by frame as RGB images; memory holds one frame at a time."""
+    for frame in _decoded(path):
+        yield frame.to_image()
 
 
 def stream_info(path: Path) -> VideoInfo:
@@ -72,13 +101,72 @@ def stream_info(path: Path) -> VideoInfo:
         container.close()
 
 
-def probe_video(path: Path) -> VideoInfo:
-    """Decode the whole file (as a stream) and report its true frame count, rate and size."""
+def probe_video(
+    path: Path, *, max_frames: int | None = None, max_side: int | None = None
+) -> VideoInfo:
+    """Decode the whole file (as a stream) and report its true frame count, rate and size.
+
+    With limits, the header's declared size and frame count are checked before any frame is
+    decoded, and decoding stops at the first frame past `max_frames`.
+    """
     header = stream_info(path)
-    frames = sum(1 for _ in iter_frames(path))
+    _check_declared(path, header, max_frames, max_side)
+    frames = 0
+    for frame in _decoded(path):
+        frames += 1
+        _check_decoded(path, frame, frames, max_frames, max_side)
     if frames == 0:
         raise VideoError(f"{path}: no frame could be decoded")
+    _check_complete(path, header.frames, frames)
     return VideoInfo(frames=frames, fps=header.fps, width=header.width, height=header.height)
+
+
+def _check_declared(
+    path: Path, header: VideoInfo, max_frames: int | None, max_side: int | None
+) -> None:
+    """Refuse from the header alone: no frame of a 100000 x 100000 stream is ever decoded."""
+    if header.width < 1 or header.height < 1:
+        # ffmpeg zeroes sizes it deems impossible (e.g. 100000 x 100000): nothing to decode into.
+        raise VideoError(f"{path}: the video stream declares no valid frame size")
+    if max_side is not None and max(header.width, header.height) > max_side:
+        raise _too_large(path, header.width, header.height, max_side)
+    if max_frames is not None and header.frames > max_frames:
+        raise VideoTooLong(
+            f"{path}: the video declares {header.frames} frames, more than {max_frames}",
+            frames=header.frames,
+            limit=max_frames,
+        )
+
+
+def _check_decoded(
+    path: Path, frame: av.VideoFrame, count: int, max_frames: int | None, max_side: int | None
+) -> None:
+    """The same limits on what decoding finds, for headers that lie or declare no count."""
+    if max_frames is not None and count > max_frames:
+        raise VideoTooLong(
+            f"{path}: the video has more than {max_frames} frames", frames=None, limit=max_frames
+        )
+    if max_side is not None and max(frame.width, frame.height) > max_side:
+        raise _too_large(path, frame.width, frame.height, max_side)
+
+
+def _check_complete(path: Path, declared: int, decoded: int) -> None:
+    """Refuse a cut file: decoding a truncated one just stops early, without an error."""
+    # A little slack: some encoders count frames a decoder drops (empty AVI packets).
+    if declared > 0 and decoded < declared - max(2, declared // 100):
+        raise VideoError(
+            f"{path}: the file is truncated: its header declares {declared} frames, "
+            f"only {decoded} decode"
+        )
+
+
+def _too_large(path: Path, width: int, height: int, limit: int) -> VideoTooLarge:
+    return VideoTooLarge(
+        f"{path}: frames are {width}x{height}, larger than {limit} pixels a side",
+        width=width,
+        height=height,
+        limit=limit,
+    )
 
 
 def square_frame(

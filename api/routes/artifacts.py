@@ -6,16 +6,18 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import CallerDep, ServicesDep, SessionDep
 from api.routes.common import PathId
-from api.routes.files import file_response
+from api.routes.files import file_response, file_responses
 from core.artifacts import get_artifact
+from model.outputs import MEDIA_TYPES
 
 router = APIRouter(prefix="/v1/artifacts", tags=["artifacts"])
+ARTIFACT_TYPES = tuple(sorted(set(MEDIA_TYPES.values())))
 
 
 @router.get(
     "/{artifact_id}",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}, 206: {}, 304: {}},
+    responses=file_responses(*ARTIFACT_TYPES),
 )
 def download_artifact(
     artifact_id: PathId,

@@ -3,11 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import FileResponse
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from api.errors import ApiError
+from api.schemas import ErrorBody
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def file_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a download route serving these media types."""
+    content: dict[str, Any] = {m: {"schema": {}} if "json" in m else _BINARY for m in media_types}
+    return {
+        200: {"description": "the file", "content": content},
+        206: {
+            "description": "the byte range asked for (several: multipart/byteranges)",
+            "content": content | {"multipart/byteranges": _BINARY},
+        },
+        304: {"description": "the client's copy (If-None-Match) is current"},
+        410: {"model": ErrorBody, "description": "the stored file is gone"},
+        416: {"model": ErrorBody, "description": "the range lies past the end of the file"},
+    }
 
 
 def _matches(header: str | None, etag: str) -> bool:
@@ -15,6 +35,27 @@ def _matches(header: str | None, etag: str) -> bool:
         return False
     candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
     return "*" in candidates or etag in candidates
+
+
+def _check_range(request: Request, path: Path, etag: str) -> None:
+    """Refuse a bad Range in the JSON error shape (Starlette would answer in plain text)."""
+    http_range = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if http_range is None or (if_range is not None and if_range != etag):
+        return  # no range, or one that will be ignored: the whole file is sent
+    size = path.stat().st_size
+    try:
+        FileResponse._parse_range_header(http_range, size)
+    except MalformedRangeHeader as err:
+        message = f"the Range header is malformed: {err.content}"
+        raise ApiError(400, "malformed_range", message) from None
+    except RangeNotSatisfiable:
+        raise ApiError(
+            416,
+            "range_not_satisfiable",
+            f"the range starts past the end of the {size}-byte file",
+            headers={"Content-Range": f"bytes */{size}"},
+        ) from None
 
 
 def file_response(
@@ -27,4 +68,5 @@ def file_response(
     headers = {"ETag": etag, "Cache-Control": "private, max-age=0, must-revalidate"}
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
+    _check_range(request, path, etag)
     return FileResponse(path, media_type=media_type, filename=filename, headers=headers)

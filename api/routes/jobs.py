@@ -30,7 +30,9 @@ from core import jobs, models, videos
 from core.artifacts import job_artifacts
 from core.db import session_scope
 from core.errors import Invalid
-from core.tables import Artifact, Job
+from core.tables import Artifact, Job, Video
+from model.errors import MaskError
+from model.masks import check_mask_fits
 
 log = logging.getLogger("dyngen.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -88,6 +90,7 @@ def _check_train(
     limits = services.settings
     if body.config.epochs > limits.max_epochs:
         raise _too_big("config.epochs", f"this server runs at most {limits.max_epochs} epochs")
+    sources = []
     for video_id in body.video_ids:
         video = videos.get_video(session=session, owner_id=owner_id, video_id=video_id)
         if video.kind != "video":
@@ -97,8 +100,28 @@ def _check_train(
                 details=[{"field": "video_ids", "id": video_id}],
             )
         _check_length(body, video.id, video.frames)
+        sources.append(video)
     if body.mask is not None and body.mask.kind == "upload":
-        videos.get_video(session=session, owner_id=owner_id, video_id=body.mask.video_id)
+        mask = videos.get_video(session=session, owner_id=owner_id, video_id=body.mask.video_id)
+        _check_mask_fits(body, mask, sources[0])
+
+
+def _check_mask_fits(body: TrainJobCreate, mask: Video, source: Video) -> None:
+    """Refuse now a mask upload whose shape the worker could not fit to the training clip."""
+    try:
+        check_mask_fits(
+            f"mask.video_id {mask.id}",
+            (mask.frames, mask.height, mask.width),
+            frames=body.config.frames,
+            # the worker crops a non-square mask like the first training video
+            source_size=(source.width, source.height),
+        )
+    except MaskError as err:
+        raise Invalid(
+            str(err),
+            code="mask_mismatch",
+            details=[{"field": "mask.video_id", "id": mask.id}],
+        ) from None
 
 
 def _check_length(body: TrainJobCreate, video_id: str, frames: int) -> None:

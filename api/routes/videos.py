@@ -10,13 +10,15 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerDep, ServicesDep, SessionDep
 from api.probe import probe_upload
 from api.routes.common import Cursor, Limit, PathId, video_read
-from api.routes.files import file_response
+from api.routes.files import file_response, file_responses
 from api.schemas import Page, VideoRead
 from api.uploads import Upload, receive_upload
 from core import videos
 from core.ids import new_id
 
 router = APIRouter(prefix="/v1/videos", tags=["videos"])
+# what the content route serves: see _content_type
+CONTENT_TYPES = ("video/*", "image/*", "application/octet-stream")
 
 UPLOAD_BODY = {
     "requestBody": {
@@ -108,7 +110,7 @@ def get_video(video_id: PathId, caller: CallerDep, session: SessionDep) -> Video
 @router.get(
     "/{video_id}/content",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses=file_responses(*CONTENT_TYPES),
 )
 def video_content(
     video_id: PathId,
@@ -125,8 +127,14 @@ def video_content(
         path,
         sha256=video.sha256,
         filename=video.filename,
-        media_type=mimetypes.guess_type(video.filename)[0] or "application/octet-stream",
+        media_type=_content_type(video.filename),
     )
+
+
+def _content_type(filename: str) -> str:
+    """A video or image type guessed from the name; anything else is plain bytes."""
+    guessed = mimetypes.guess_type(filename)[0] or ""
+    return guessed if guessed.startswith(("video/", "image/")) else "application/octet-stream"
 
 
 @router.delete("/{video_id}", status_code=204, response_class=Response)

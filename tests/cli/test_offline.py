@@ -261,3 +261,36 @@ def test_synthesis_options_out_of_range(tmp_path: Path) -> None:
         "avi",
     )
     assert code == 1 and "formats" in error_line(output)
+
+
+def test_a_pickle_checkpoint_runs_no_code(tmp_path: Path, clip: Path) -> None:
+    import pickle
+
+    from tests.hostile import pickle_file
+
+    marker = tmp_path / "pwned"
+    pickle.loads(pickle_file(tmp_path / "probe.pkl", marker).read_bytes())
+    assert marker.exists()  # the file is live: unpickling it does create the marker
+    marker.unlink()
+    for name in ("model.safetensors", "model.pt"):
+        evil = pickle_file(tmp_path / name, marker)
+        for argv in (
+            ["synthesize", str(evil), "--out", str(tmp_path / "s")],
+            ["evaluate", str(evil), str(clip)],
+        ):
+            code, output = run(*argv)
+            assert code == 1 and "not a safetensors checkpoint" in error_line(output), output
+            assert "Traceback" not in output
+    assert not marker.exists()
+
+
+def test_a_checkpoint_of_another_format_version(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from model.config import TrainConfig
+
+    config = TrainConfig.model_validate({}).model_dump_json()
+    meta = {"format": "dyngen-checkpoint", "format_version": "2", "config": config}
+    save_file({"content": torch.zeros(1, 4)}, str(tmp_path / "m.safetensors"), metadata=meta)
+    code, output = run("synthesize", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "s"))
+    assert code == 1 and "format version 2, this dyngen reads 1" in error_line(output)

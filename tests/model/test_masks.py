@@ -109,3 +109,27 @@ def test_frame_lists() -> None:
     assert parse_frame_list("0-2, 5") == [0, 1, 2, 5]
     with pytest.raises(MaskError):
         parse_frame_list("a-b")
+
+
+def test_a_pickle_disguised_as_npy_runs_no_code(tmp_path: Path) -> None:
+    from tests.hostile import pickle_npy
+
+    marker = tmp_path / "pwned"
+    evil = pickle_npy(tmp_path / "mask.npy", marker)
+    np.load(evil, allow_pickle=True)  # the file is live: unpickling it does create the marker
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(MaskError, match=r"not a plain \.npy"):
+        build_visible(FileMask(path=str(evil)), frames=1, image_size=16)
+    assert not marker.exists()
+
+
+def test_npy_and_mat_shapes_that_do_not_fit(tmp_path: Path) -> None:
+    np.save(tmp_path / "m.npy", np.zeros((7, 16, 16)))
+    with pytest.raises(MaskError, match="the mask has 7 frames but training uses 8"):
+        build_visible(FileMask(path=str(tmp_path / "m.npy")), frames=8, image_size=16)
+    scipy.io.savemat(tmp_path / "m.mat", {"masks": np.zeros((16, 24, 8))})
+    with pytest.raises(MaskError, match="24x16, expected square or 32x32"):
+        build_visible(
+            FileMask(path=str(tmp_path / "m.mat")), frames=8, image_size=16, source_size=(32, 32)
+        )

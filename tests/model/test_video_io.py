@@ -10,11 +10,13 @@ import av
 import numpy as np
 import pytest
 
-from model.errors import VideoError
+from model.errors import VideoError, VideoTooLarge, VideoTooLong
 from model.procedural import waves
 from model.video_io import (
+    iter_frames,
     probe_video,
     read_video,
+    stream_info,
     to_tensor_scale,
     to_uint8,
     write_grid,
@@ -150,3 +152,53 @@ def test_frames_too_small_for_the_size(tmp_path: Path) -> None:
     path = encode(tmp_path / "small.mp4", "libx264", waves(6, 16))
     with pytest.raises(VideoError, match="smaller than the image size 32"):
         read_video(path, image_size=32, frames=4)
+
+
+def test_playlists_and_file_lists_never_open_other_files(tmp_path: Path) -> None:
+    from tests.hostile import ffconcat, m3u8
+
+    # a real video beside the lists: each list would make ffmpeg decode it (or /etc/passwd)
+    encode(tmp_path / "other.mp4", "libx264", waves(6, 16))
+    lists = [
+        ffconcat(tmp_path / "sibling.ffconcat", "other.mp4"),
+        ffconcat(tmp_path / "sibling.part", "other.mp4"),  # content sniffing, not the name
+        ffconcat(tmp_path / "passwd.ffconcat", "/etc/passwd"),
+        m3u8(tmp_path / "sibling.m3u8", "other.mp4"),
+        m3u8(tmp_path / "file.m3u8", f"file:{tmp_path / 'other.mp4'}"),
+        m3u8(tmp_path / "net.m3u8", "http://127.0.0.1:9/segment.ts"),
+        m3u8(tmp_path / "passwd.m3u8", "/etc/passwd"),
+    ]
+    for path in lists:
+        for read in (probe_video, stream_info, lambda p: list(iter_frames(p))):
+            with pytest.raises(VideoError, match=r"not a video container|not a readable video"):
+                read(path)
+
+
+def test_a_declared_frame_size_is_refused_before_decoding(tmp_path: Path) -> None:
+    from tests.hostile import declare_size, raw_avi
+
+    avi = raw_avi(tmp_path / "raw.avi")
+    assert probe_video(avi, max_side=16).width == 16
+    # 10000 x 10000 is a size ffmpeg accepts; the frames inside are 16 x 16, so decoding would
+    # fail: a VideoTooLarge proves the refusal came from the header
+    big = declare_size(avi, tmp_path / "big.avi", 10_000, 10_000)
+    with pytest.raises(VideoTooLarge) as refused:
+        probe_video(big, max_side=4096)
+    assert (refused.value.width, refused.value.height) == (10_000, 10_000)
+    # 100000 x 100000 is one ffmpeg itself deems impossible: it reports no size at all
+    huge = declare_size(avi, tmp_path / "huge.avi", 100_000, 100_000)
+    with pytest.raises(VideoError, match="declares no valid frame size"):
+        probe_video(huge, max_side=4096)
+
+
+def test_counting_stops_past_the_frame_limit(tmp_path: Path) -> None:
+    declared = encode(tmp_path / "long.mp4", "libx264", waves(40, 16))
+    with pytest.raises(VideoTooLong) as refused:
+        probe_video(declared, max_frames=10)
+    assert (refused.value.frames, refused.value.limit) == (40, 10)  # from the header
+    undeclared = encode(tmp_path / "long.mkv", "libx264", waves(40, 16))
+    assert stream_info(undeclared).frames == 0  # matroska declares no count
+    with pytest.raises(VideoTooLong) as refused:
+        probe_video(undeclared, max_frames=10)
+    assert refused.value.frames is None  # counted to 11, then stopped
+    assert probe_video(undeclared, max_frames=40).frames == 40
