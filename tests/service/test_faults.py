@@ -202,7 +202,8 @@ def _resumed_run(
     assert first_epochs == list(range(1, len(first_epochs) + 1))
     # the second attempt continues where the first one's resume state left off
     assert second_epochs == list(range(second_epochs[0], epochs + 1))
-    assert 1 < second_epochs[0] <= first_epochs[-1] + 1, (first_epochs[-1], second_epochs[0])
+    # (+2: a kill can land after an epoch's state was saved but before its progress was)
+    assert 1 < second_epochs[0] <= first_epochs[-1] + 2, (first_epochs[-1], second_epochs[0])
     return first, second
 
 
@@ -447,8 +448,8 @@ def test_sqlite_api_and_worker_writing_at_once_never_say_database_is_locked(
         ]
         for thread in threads:
             thread.start()
-        # the load runs while the worker writes 100 epochs of progress
-        wait_for("100 epochs under load", lambda: _epoch(http, job_id) >= start + 100, 120, serve)
+        # the load runs while the worker writes 200 epochs of progress
+        wait_for("200 epochs under load", lambda: _epoch(http, job_id) >= start + 200, 120, serve)
         stop.set()
         for thread in threads:
             thread.join(60)
