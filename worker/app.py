@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
@@ -11,13 +11,16 @@ from core.queue import make_celery
 from core.settings import get_settings
 from worker import shutdown
 
+if TYPE_CHECKING:
+    from worker.sweeper import Sweeper
+
 log = logging.getLogger("dyngen.worker")
 
 app = make_celery(get_settings())
 # The tasks import model/ (and torch) only inside the task body, so a prefork parent never
 # initialises CUDA before forking its children.
 app.conf.include = ["worker.tasks"]
-_sweepers: list[Any] = []
+_sweepers: list[Sweeper] = []
 
 
 @worker_ready.connect
