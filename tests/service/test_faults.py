@@ -116,11 +116,21 @@ class Stack:
 
     def worker(self, name: str, preexec: Callable[[], None] | None = None) -> Process:
         """Start `dyngen worker` and wait until Celery says it is ready."""
-        log = self.tmp / f"worker-{name}.log"
-        process = Process([*dyngen_command(), "worker"], self.env, log, preexec)
-        self.workers.append(process)
-        wait_for(f"worker {name} to be ready", lambda: " ready." in process.text(), 90, process)
-        return process
+        return self.start_workers([name], preexec)[0]
+
+    def start_workers(
+        self, names: list[str], preexec: Callable[[], None] | None = None
+    ) -> list[Process]:
+        """Start several `dyngen worker`s at once and wait until each says it is ready."""
+        started = []
+        for name in names:
+            log = self.tmp / f"worker-{name}.log"
+            started.append(Process([*dyngen_command(), "worker"], self.env, log, preexec))
+        self.workers += started
+        for name, process in zip(names, started, strict=True):
+            check = lambda p=process: " ready." in p.text()  # noqa: E731
+            wait_for(f"worker {name} to be ready", check, 90, *started)
+        return started
 
 
 def _stack(tmp_path: Path, schema: str, redis_server: RedisServer) -> Stack:
@@ -214,9 +224,9 @@ def test_sigkilled_worker_job_resumes_on_another_worker_from_saved_state(
     tmp_path: Path, pg_schema: str, redis_server: RedisServer, clip: Path
 ) -> None:
     stack = _stack(tmp_path, pg_schema, redis_server)
-    epochs = 300
+    epochs = 200
     with stack, stack.client() as http:
-        a, b = stack.worker("a"), stack.worker("b")
+        a, b = stack.start_workers(["a", "b"])
         job_id = _train(http, upload(http, clip)["id"], epochs=epochs)
         wait_for("a few epochs", lambda: _epoch(http, job_id) >= RESUME_EVERY + 5, 60, a, b)
         victim = _holder(http, job_id, [a, b])
@@ -240,9 +250,9 @@ def test_sigterm_saves_state_gives_job_back_and_another_worker_continues(
     tmp_path: Path, pg_schema: str, redis_server: RedisServer, clip: Path
 ) -> None:
     stack = _stack(tmp_path, pg_schema, redis_server)
-    epochs = 300
+    epochs = 200
     with stack, stack.client() as http:
-        a, b = stack.worker("a"), stack.worker("b")
+        a, b = stack.start_workers(["a", "b"])
         job_id = _train(http, upload(http, clip)["id"], epochs=epochs)
         wait_for("a few epochs", lambda: _epoch(http, job_id) >= 5, 60, a, b)
         victim = _holder(http, job_id, [a, b])
@@ -380,7 +390,7 @@ def test_database_cut_gives_503_then_200_and_training_survives(
     stack.env["DYNGEN_PORT"] = str(port)
     base = f"http://127.0.0.1:{port}"
     api = Process([*dyngen_command(), "api"], stack.env, tmp_path / "api.log")
-    epochs = 300
+    epochs = 200
     with stack, running(api), httpx.Client(base_url=base, timeout=30) as http:
         worker = stack.worker("w")
         wait_for("the API to be ready", ready(base), 60, api)
