@@ -28,6 +28,9 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
     settings = settings or get_settings()
     store = ArtifactStore(settings.store_dir)
     store.ensure()
+    # An API killed mid-upload leaves a staged file nobody will finish: delete those now.
+    if removed := store.sweep_staging():
+        log.info("deleted %d staged upload(s) left by a stopped API", removed)
     services = Services(
         settings=settings,
         sessions=session_factory(settings.db_url, settings.connect_timeout),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ApiError
@@ -14,6 +16,8 @@ from core.auth import authenticate
 from core.queue import JobQueue
 from core.settings import Settings
 from core.storage import ArtifactStore
+
+log = logging.getLogger("dyngen.api")
 
 
 @dataclass
@@ -38,7 +42,16 @@ def get_db(services: Annotated[Services, Depends(get_services)]) -> Iterator[Ses
     try:
         yield session
     finally:
+        _close(session)
+
+
+def _close(session: Session) -> None:
+    # This runs after the response went out; a connection the database dropped meanwhile
+    # is already discarded by the pool and is no error of this request's.
+    try:
         session.close()
+    except SQLAlchemyError as err:
+        log.warning("closing a database session failed: %s", err)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import UNION_TAGS
@@ -82,6 +83,12 @@ async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=headers)
 
 
+async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unreachable on %s %s: %s", request.method, request.url.path, exc)
+    message = "the database is unreachable; try again shortly"
+    return error_response(503, "database_unavailable", message, headers={"Retry-After": "5"})
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "the server failed; the error was logged")
@@ -92,4 +99,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(ServiceError, _on_service_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    for lost in (OperationalError, InterfaceError):
+        app.add_exception_handler(lost, _on_database_down)
     app.add_exception_handler(Exception, _on_unexpected)

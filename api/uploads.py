@@ -148,7 +148,7 @@ async def receive_upload(request: Request, store: ArtifactStore, limit: int) -> 
     if staged.bytes == 0:
         await run_in_threadpool(staged.discard)
         raise ApiError(422, "empty_file", "the uploaded file is empty")
-    await run_in_threadpool(staged.close)
+    await run_in_threadpool(staged.sync)
     return Upload(staged, receiver.filename or "upload")
 
 

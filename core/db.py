@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_MS = 30_000
+PG_TCP_USER_TIMEOUT_MS = 15_000
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -33,7 +34,16 @@ def engine_for(url: str, connect_timeout: float = 3.0) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args = {"connect_timeout": max(1, round(connect_timeout))}
+    # pre-ping replaces connections that died while pooled; keepalives and the TCP user
+    # timeout make a connection to a vanished server fail in seconds instead of hanging.
+    connect_args = {
+        "connect_timeout": max(1, round(connect_timeout)),
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": PG_TCP_USER_TIMEOUT_MS,
+    }
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 

@@ -292,13 +292,56 @@ def list_events(
     return list(session.scalars(stmt))
 
 
-def stale_jobs(*, session: Session) -> list[Job]:
-    """Jobs nobody is running: queued ones, and running ones whose lease ran out."""
-    now = utcnow()
-    stmt = select(Job).where(
-        or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires_at < now))
-    )
+def _stale(now: datetime) -> Any:
+    """Nobody runs it: queued, or running under a lease that ran out."""
+    return or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires_at < now))
+
+
+def _unsent_since(cutoff: datetime) -> Any:
+    return or_(Job.enqueued_at.is_(None), Job.enqueued_at < cutoff)
+
+
+def stale_jobs(*, session: Session, sent_before: datetime | None = None) -> list[Job]:
+    """Jobs nobody is running (optionally only those last sent before `sent_before`)."""
+    stmt = select(Job).where(_stale(utcnow()))
+    if sent_before is not None:
+        stmt = stmt.where(_unsent_since(sent_before))
     return list(session.scalars(stmt.order_by(Job.id)))
+
+
+def mark_resent(*, session: Session, job_id: str, sent_before: datetime) -> bool:
+    """Note that the job is being sent again; False if it isn't stale or was just sent."""
+    now = utcnow()
+    # One conditional UPDATE: of several sweepers looking at once, only one re-sends it.
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, _stale(now), _unsent_since(sent_before))
+        .values(enqueued_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(result, "rowcount", 0) == 1
+
+
+def release_job(*, session: Session, job_id: str, worker: str, reason: str) -> bool:
+    """Give a running job back to the queue (its worker is stopping); False if not ours."""
+    result = session.execute(
+        update(Job)
+        .where(_held(job_id, worker))
+        .values(
+            status="queued",
+            lease_owner=None,
+            lease_expires_at=None,
+            eta_seconds=None,
+            enqueued_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    add_event(
+        session=session, job_id=job_id, kind="status", data={"status": "queued", "reason": reason}
+    )
+    return True
 
 
 def fail_unstarted(*, session: Session, job_id: str, error: dict[str, str]) -> Job:

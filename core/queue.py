@@ -43,6 +43,8 @@ def make_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
+        # A worker whose broker restarts waits for it (forever), rather than exiting.
+        broker_connection_max_retries=None,
         broker_connection_timeout=settings.connect_timeout,
         broker_transport_options=_transport_options(settings),
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},

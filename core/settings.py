@@ -50,10 +50,17 @@ class Settings(BaseSettings):
     device: str = Field(
         default="auto", description="torch device for the worker: auto, cpu, cuda, ..."
     )
-    lease_seconds: float = Field(default=120.0, gt=0)
+    lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="a job whose worker stops heartbeating is re-run after this",
+    )
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     resume_every: int = Field(default=50, ge=1, description="save resume state every n epochs")
     cancel_poll_seconds: float = Field(default=1.0, ge=0)
+    sweep_seconds: float = Field(
+        default=30.0, gt=0, description="how often each worker looks for jobs nobody runs"
+    )
     connect_timeout: float = Field(
         default=3.0, gt=0, description="seconds to reach the DB or broker"
     )

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1024 * 1024
+STAGED_PATTERN = "upload-*.part"
+# A staged file is locked a moment after it is created; younger ones are left alone.
+STAGING_GRACE_SECONDS = 2.0
 
 
 class StagedFile:
@@ -20,6 +25,9 @@ class StagedFile:
         self.bytes = 0
         self._hash = hashlib.sha256()
         self._file: BinaryIO | None = path.open("xb")
+        # The lock lives as long as the writing process: a file nobody holds it on was left
+        # by an API that died mid-upload (`ArtifactStore.sweep_staging` deletes those).
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def write(self, data: bytes) -> None:
         """Append `data` to the file and the hash."""
@@ -28,11 +36,15 @@ class StagedFile:
         self._hash.update(data)
         self.bytes += len(data)
 
-    def close(self) -> None:
+    def sync(self) -> None:
         """Flush the file to disk so the rename that follows publishes whole bytes."""
+        assert self._file is not None, "sync after release"
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def release(self) -> None:
+        """Close the file, which drops its lock (after publishing or deleting it)."""
         if self._file is not None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
             self._file.close()
             self._file = None
 
@@ -42,11 +54,9 @@ class StagedFile:
         return self._hash.hexdigest()
 
     def discard(self) -> None:
-        """Close and delete the temp file."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Delete the temp file (still locked, so no sweeper races us), then close it."""
         self.path.unlink(missing_ok=True)
+        self.release()
 
 
 class ArtifactStore:
@@ -74,10 +84,11 @@ class ArtifactStore:
 
     def publish(self, staged: StagedFile, key: str) -> None:
         """Rename a finished staged file to `key`."""
-        staged.close()
+        staged.sync()
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged.path, target)
+        staged.release()
 
     def adopt(self, source: Path, key: str) -> tuple[int, str]:
         """Move a finished file into the store under `key`; returns its size and sha256."""
@@ -97,6 +108,15 @@ class ArtifactStore:
         """Remove the file with `key`, if it is there."""
         self.path(key).unlink(missing_ok=True)
 
+    def sweep_staging(self) -> int:
+        """Delete staged uploads whose writer died (no lock held on them); returns how many."""
+        removed = 0
+        for path in self.tmp.glob(STAGED_PATTERN):
+            if _orphaned(path):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def work_dir(self, name: str) -> Path:
         """An empty scratch directory inside the store, for a job's outputs."""
         path = self.tmp / name
@@ -110,9 +130,28 @@ class ArtifactStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
+    def drop_resume(self, job_id: str) -> None:
+        """Delete a job's resume state (it finished, failed or was cancelled)."""
+        shutil.rmtree(self.root / "resume" / job_id, ignore_errors=True)
+
     def check(self) -> None:
         """Raise unless the store can be written (readiness probe)."""
         self.ensure()
         probe = self.tmp / f"ready-{uuid.uuid4().hex}"
         probe.write_bytes(b"ok")
         probe.unlink()
+
+
+def _orphaned(path: Path) -> bool:
+    """Whether no live process holds the staged file's lock (and it is past its grace)."""
+    try:
+        if time.time() - path.stat().st_mtime < STAGING_GRACE_SECONDS:
+            return False
+        with path.open("rb") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            return True
+    except FileNotFoundError:
+        return False

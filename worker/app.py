@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from core.queue import make_celery
 from core.settings import get_settings
+from worker import shutdown
+
+if TYPE_CHECKING:
+    from worker.sweeper import Sweeper
 
 log = logging.getLogger("dyngen.worker")
 
@@ -16,17 +20,26 @@ app = make_celery(get_settings())
 # The tasks import model/ (and torch) only inside the task body, so a prefork parent never
 # initialises CUDA before forking its children.
 app.conf.include = ["worker.tasks"]
+_sweepers: list[Sweeper] = []
 
 
 @worker_ready.connect
-def _requeue_stale(**_kwargs: Any) -> None:
-    """Re-send jobs nobody runs (lost messages, dead workers); the lease drops duplicates."""
-    from worker.runner import requeue_stale
+def _start_sweeper(**_kwargs: Any) -> None:
+    """Re-send jobs nobody runs (lost messages, dead workers), now and periodically."""
+    from worker.sweeper import Sweeper
 
-    try:
-        count = requeue_stale(get_settings())
-    except Exception:
-        log.exception("could not look for stale jobs")
-        return
-    if count:
-        log.info("re-sent %d job(s) that no worker was running", count)
+    sweeper = Sweeper(get_settings())
+    sweeper.start()
+    _sweepers.append(sweeper)
+
+
+@worker_shutting_down.connect
+def _interrupt_running_job(**_kwargs: Any) -> None:
+    """Warm shutdown (SIGTERM): the running job saves its state and goes back to the queue."""
+    shutdown.request()
+
+
+@worker_shutdown.connect
+def _stop_sweeper(**_kwargs: Any) -> None:
+    while _sweepers:
+        _sweepers.pop().stop()

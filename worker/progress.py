@@ -6,7 +6,8 @@ import logging
 import math
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,11 +16,17 @@ from core import jobs
 from core.db import session_scope
 from core.settings import Settings
 from model.errors import Cancelled
+from worker import shutdown
 
 if TYPE_CHECKING:  # model.pipeline imports torch; the worker loads it only inside a task
     from model.pipeline import EpochReport
 
 log = logging.getLogger("dyngen.worker")
+T = TypeVar("T")
+# A write that fails is tried again after 0.5, 1 and 2 s: a blip of the database costs an
+# epoch a few seconds, never the job (the lease outlives the retries).
+WRITE_ATTEMPTS = 4
+FIRST_RETRY_SECONDS = 0.5
 
 
 def finite(value: float | None) -> float | None:
@@ -53,43 +60,61 @@ class Reporter:
         self._closed.set()
         self._thread.join(timeout=5)
 
+    def _retrying(self, what: str, action: Callable[[], T]) -> T | None:
+        """`action`, retried with backoff on database errors; None if every attempt failed."""
+        delay = FIRST_RETRY_SECONDS
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                return action()
+            except SQLAlchemyError as err:
+                if attempt == WRITE_ATTEMPTS:
+                    log.warning("job %s: %s failed %d times (%s)", self.job_id, what, attempt, err)
+                    return None
+                log.info("job %s: %s failed (%s); retrying in %.1fs", self.job_id, what, err, delay)
+                time.sleep(delay)
+                delay *= 2
+        return None
+
     def _beat(self) -> None:
         # Epochs can be longer than the lease; a thread keeps it alive between reports.
         while not self._closed.wait(self.settings.heartbeat_seconds):
             try:
-                with session_scope(self.sessions) as session:
-                    flag = jobs.heartbeat(
-                        session=session,
-                        job_id=self.job_id,
-                        worker=self.worker,
-                        lease_seconds=self.settings.lease_seconds,
-                    )
+                flag = self._retrying("heartbeat", self._heartbeat_once)
             except jobs.LeaseLost:
                 log.warning("job %s: lease lost; stopping", self.job_id)
                 self.lease_lost.set()
                 return
-            except SQLAlchemyError as err:
-                log.warning("job %s: heartbeat failed (%s); retrying", self.job_id, err)
-                continue
             if flag:
                 self.cancelled.set()
 
+    def _heartbeat_once(self) -> bool:
+        with session_scope(self.sessions) as session:
+            return jobs.heartbeat(
+                session=session,
+                job_id=self.job_id,
+                worker=self.worker,
+                lease_seconds=self.settings.lease_seconds,
+            )
+
+    def _record_once(self, progress: dict[str, Any]) -> bool:
+        with session_scope(self.sessions) as session:
+            return jobs.record_progress(
+                session=session,
+                job_id=self.job_id,
+                worker=self.worker,
+                progress=progress,
+                lease_seconds=self.settings.lease_seconds,
+            )
+
     def _write(self, progress: dict[str, Any]) -> None:
         try:
-            with session_scope(self.sessions) as session:
-                flag = jobs.record_progress(
-                    session=session,
-                    job_id=self.job_id,
-                    worker=self.worker,
-                    progress=progress,
-                    lease_seconds=self.settings.lease_seconds,
-                )
+            # A missed progress line is no reason to lose hours of training: after the
+            # retries, training goes on and the next epoch writes again.
+            flag = self._retrying("progress write", lambda: self._record_once(progress))
         except jobs.LeaseLost:
             self.lease_lost.set()
             raise
-        except SQLAlchemyError as err:
-            # A missed progress line is no reason to lose hours of training.
-            log.warning("job %s: could not record progress (%s)", self.job_id, err)
+        if flag is None:
             return
         self._checked_at = time.monotonic()
         if flag:
@@ -127,8 +152,8 @@ class Reporter:
             raise Cancelled(f"stopped after {done} of {total} frames")
 
     def should_stop(self) -> bool:
-        """True once a cancel was asked for or the lease was lost; reads the DB at most so often."""
-        if self.cancelled.is_set() or self.lease_lost.is_set():
+        """True on a cancel, a lost lease or a shutdown; reads the DB at most so often."""
+        if self.cancelled.is_set() or self.lease_lost.is_set() or shutdown.requested():
             return True
         if time.monotonic() - self._checked_at >= self.settings.cancel_poll_seconds:
             self._checked_at = time.monotonic()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import jobs, models
@@ -22,6 +23,7 @@ from core.queue import CeleryQueue
 from core.settings import Settings
 from core.storage import ArtifactStore
 from core.tables import Job, Video
+from worker import shutdown
 from worker.progress import Reporter
 
 log = logging.getLogger("dyngen.worker")
@@ -72,7 +74,7 @@ def run_job(job_id: str, settings: Settings) -> jobs.Claim:
 
 
 def _execute(run: Run) -> None:
-    """Run the job, mapping every way it can end to a terminal status."""
+    """Run the job, mapping every way it can end to a terminal status (or back to the queue)."""
     from model.errors import Cancelled, DyngenError
 
     with Reporter(run.settings, run.sessions, run.job.id, run.worker) as reporter:
@@ -84,17 +86,64 @@ def _execute(run: Run) -> None:
         except jobs.LeaseLost:
             log.warning("job %s: another worker holds the lease now; leaving it", run.job.id)
         except Cancelled:
-            if reporter.lease_lost.is_set():
-                log.warning("job %s: lease lost; leaving the job to its new holder", run.job.id)
-            else:
-                _end(run, "cancelled")
+            _stopped(run, reporter)
         except (DyngenError, MissingInput) as err:
             log.info("job %s failed: %s", run.job.id, err)
             _end(run, "failed", error={"code": err.code, "message": str(err)})
+        except (OperationalError, InterfaceError) as err:
+            # The database went away: the job can't be marked anything. It keeps its lease
+            # and resume state; once the lease runs out the sweeper sends it again.
+            log.error("job %s: database unreachable (%s); leaving it to be re-run", run.job.id, err)
         except Exception as err:
-            log.exception("job %s: unexpected error", run.job.id)
-            message = f"the worker failed unexpectedly ({type(err).__name__}); see its log"
-            _end(run, "failed", error={"code": "internal_error", "message": message})
+            _failed_unexpectedly(run, err)
+
+
+def _stopped(run: Run, reporter: Reporter) -> None:
+    """The model stopped early: a lost lease, a user's cancel, or this worker shutting down."""
+    if reporter.lease_lost.is_set():
+        log.warning("job %s: lease lost; leaving the job to its new holder", run.job.id)
+    elif reporter.cancelled.is_set() or not shutdown.requested():
+        _end(run, "cancelled")
+    else:
+        _give_back(run)
+
+
+def _give_back(run: Run) -> None:
+    """Put an interrupted job back in the queue; its resume state stays for the next worker."""
+    with session_scope(run.sessions) as session:
+        released = jobs.release_job(
+            session=session, job_id=run.job.id, worker=run.worker, reason="worker_shutdown"
+        )
+    if not released:
+        return
+    log.info("job %s: worker shutting down; job given back to the queue", run.job.id)
+    try:
+        CeleryQueue(run.settings).enqueue(run.job.id, run.job.type)
+    except Exception as err:
+        log.warning("job %s: could not re-send it (%s); the sweeper will", run.job.id, err)
+
+
+def _failed_unexpectedly(run: Run, err: Exception) -> None:
+    if _out_of_memory(err):
+        log.warning("job %s ran out of memory: %s", run.job.id, err)
+        message = (
+            "the job ran out of memory; try a smaller image_size, frames, chunk_length or "
+            "base_channels, or a worker with more memory"
+        )
+        _end(run, "failed", error={"code": "out_of_memory", "message": message})
+        return
+    log.exception("job %s: unexpected error", run.job.id)
+    message = f"the worker failed unexpectedly ({type(err).__name__}); see its log"
+    _end(run, "failed", error={"code": "internal_error", "message": message})
+
+
+def _out_of_memory(err: Exception) -> bool:
+    """MemoryError, CUDA's OutOfMemoryError, or the CPU allocator's RuntimeError."""
+    import torch
+
+    if isinstance(err, MemoryError | torch.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
 
 
 def _end(run: Run, status: str, error: dict[str, str] | None = None) -> None:
@@ -105,6 +154,9 @@ def _end(run: Run, status: str, error: dict[str, str] | None = None) -> None:
             )
     except jobs.LeaseLost:
         log.warning("job %s: lease lost before it could be marked %s", run.job.id, status)
+        return
+    # failed and cancelled are final: nothing will resume the job, so its state goes
+    run.store.drop_resume(run.job.id)
 
 
 def _video_path(run: Run, session: Session, video_id: str) -> Path:
@@ -164,7 +216,7 @@ def _train(run: Run, reporter: Reporter) -> None:
                 checkpoint_id = artifact.id
         assert checkpoint_id is not None, "train_model lists its checkpoint among its files"
         models.add_model(session=session, job=job, checkpoint_id=checkpoint_id, metrics=metrics)
-    shutil.rmtree(resume.parent, ignore_errors=True)
+    run.store.drop_resume(run.job.id)
 
 
 def _synthesize(run: Run, reporter: Reporter) -> None:
@@ -224,14 +276,3 @@ def jsonable(value: dict[str, Any]) -> dict[str, Any]:
     text = json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     result: dict[str, Any] = json.loads(text, parse_constant=lambda _constant: None)
     return result
-
-
-def requeue_stale(settings: Settings) -> int:
-    """Send again every job that is queued or whose lease ran out; returns how many."""
-    sessions = session_factory(settings.db_url, settings.connect_timeout)
-    with session_scope(sessions) as session:
-        stale = [(job.id, job.type) for job in jobs.stale_jobs(session=session)]
-    queue = CeleryQueue(settings)
-    for job_id, job_type in stale:
-        queue.enqueue(job_id, job_type)
-    return len(stale)

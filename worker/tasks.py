@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from celery import Task
 
-from core.jobs import ClaimOutcome
 from core.settings import get_settings
 from worker.app import app
 from worker.runner import run_job
 
-MAX_BUSY_RETRIES = 1000
 
-
-def _run(task: Task, job_id: str) -> str:
-    claim = run_job(job_id, get_settings())
-    if claim.outcome is ClaimOutcome.BUSY:
-        # Another worker's lease is live (or it died and the lease hasn't run out yet):
-        # look again once the lease would have expired.
-        raise task.retry(countdown=claim.retry_in + 1, max_retries=MAX_BUSY_RETRIES)
-    return claim.outcome.value
+def _run(_task: Task, job_id: str) -> str:
+    # A BUSY claim (another worker's live lease) drops the message: if that worker dies,
+    # its lease runs out and the sweeper sends the job again.
+    return run_job(job_id, get_settings()).outcome.value
 
 
 @app.task(name="dyngen.train", bind=True)

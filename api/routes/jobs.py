@@ -230,10 +230,15 @@ def get_job(job_id: PathId, caller: CallerDep, session: SessionDep) -> JobRead:
 
 
 @router.post("/{job_id}/cancel", status_code=202)
-def cancel_job(job_id: PathId, caller: CallerDep, session: SessionDep) -> JobRead:
+def cancel_job(
+    job_id: PathId, caller: CallerDep, services: ServicesDep, session: SessionDep
+) -> JobRead:
     """Cancel a queued job at once, or ask a running one to stop after its current epoch."""
     job = jobs.request_cancel(session=session, owner_id=caller.owner_id, job_id=job_id)
     session.commit()
+    if job.status == "cancelled":
+        # a job given back by a stopping worker may have left resume state: nothing needs it now
+        services.store.drop_resume(job.id)
     return job_reads(session, [job])[0]
 
 

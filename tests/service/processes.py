@@ -33,7 +33,13 @@ def celery_command() -> list[str]:
 class Process:
     """A child process with its own process group and a log file to show when things fail."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        log: Path,
+        preexec: Callable[[], None] | None = None,
+    ) -> None:
         self.log = log
         self._file = log.open("wb")
         self.proc = subprocess.Popen(
@@ -43,12 +49,17 @@ class Process:
             stdout=self._file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=preexec,
         )
 
     def tail(self, lines: int = 40) -> str:
         """The end of its output."""
         text = self.log.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
+
+    def text(self) -> str:
+        """All its output so far."""
+        return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
         """SIGTERM its group, then SIGKILL what is left."""

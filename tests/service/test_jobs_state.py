@@ -79,3 +79,34 @@ def test_cancel_a_queued_job_ends_it_and_a_running_one_is_flagged(
     with session_scope(sessions) as s:
         kinds = [e.data.get("status") for e in jobs.list_events(session=s, job_id=running)]
     assert kinds == ["queued", "running", None, "cancelled"]
+
+
+def test_a_stale_job_is_resent_by_one_sweeper_once_per_lease(
+    sessions: sessionmaker[Session],
+) -> None:
+    queued, running = _new_job(sessions), _new_job(sessions)
+    _claim(sessions, running, "w")  # a live lease: nobody re-sends it
+    cutoff = utcnow() + timedelta(seconds=1)  # both were sent "long ago"
+    with session_scope(sessions) as s:
+        assert [j.id for j in jobs.stale_jobs(session=s, sent_before=cutoff)] == [queued]
+        assert not jobs.mark_resent(session=s, job_id=running, sent_before=cutoff)
+    with session_scope(sessions) as s:
+        assert jobs.mark_resent(session=s, job_id=queued, sent_before=cutoff)
+    with session_scope(sessions) as s:  # a second sweeper, a moment later: just sent
+        assert not jobs.mark_resent(session=s, job_id=queued, sent_before=utcnow() - timedelta(1))
+        assert jobs.stale_jobs(session=s, sent_before=utcnow() - timedelta(seconds=60)) == []
+
+
+def test_a_released_job_is_queued_again_without_a_lease(sessions: sessionmaker[Session]) -> None:
+    job_id = _new_job(sessions)
+    _claim(sessions, job_id, "w")
+    with session_scope(sessions) as s:
+        assert not jobs.release_job(session=s, job_id=job_id, worker="other", reason="x")
+        assert jobs.release_job(session=s, job_id=job_id, worker="w", reason="worker_shutdown")
+    with session_scope(sessions) as s:
+        job = s.get_one(Job, job_id)
+        assert (job.status, job.lease_owner, job.lease_expires_at) == ("queued", None, None)
+        last = jobs.list_events(session=s, job_id=job_id)[-1].data
+    assert last == {"status": "queued", "reason": "worker_shutdown"}
+    claim = _claim(sessions, job_id, "next")
+    assert claim.outcome is jobs.ClaimOutcome.CLAIMED and claim.job and claim.job.attempts == 2

@@ -15,7 +15,7 @@ from core.tables import Base
 
 
 def test_head_matches_the_tables(db_url: str) -> None:
-    assert migrations.current(db_url) == "0001"
+    assert migrations.current(db_url) == "0002"
     with engine_for(db_url).connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
@@ -26,7 +26,7 @@ def test_dyngen_migrate_creates_and_is_idempotent(tmp_path: Path) -> None:
     for _ in range(2):
         result = CliRunner().invoke(cli, ["migrate"], env=env)
         assert result.exit_code == 0, result.output
-    assert migrations.current(f"sqlite:///{tmp_path / 'data' / 'dyngen.sqlite'}") == "0001"
+    assert migrations.current(f"sqlite:///{tmp_path / 'data' / 'dyngen.sqlite'}") == "0002"
 
 
 def test_apikey_create_prints_the_key_once_and_stores_its_hash(tmp_path: Path) -> None:
