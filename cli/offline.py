@@ -41,6 +41,12 @@ TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     ("--resize", "resize", click.Choice(["crop", "stretch"]), "centre-crop or stretch to a square"),
     ("--epochs", "epochs", int, "training epochs"),
     ("--chunk-length", "chunk_length", int, "frames per truncated-BPTT chunk (L)"),
+    (
+        "--chunk-offsets",
+        "chunk_offsets",
+        click.Choice(["fixed", "random"]),
+        "chunk edges at multiples of L, or shifted at random each epoch",
+    ),
     ("--langevin-steps", "langevin_steps", int, "Langevin steps per chunk"),
     ("--delta", "langevin_delta", float, "Langevin step size"),
     ("--sigma", "sigma", float, "observation noise of the energy"),
