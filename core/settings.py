@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     resume_every: int = Field(default=50, ge=1, description="save resume state every n epochs")
     cancel_poll_seconds: float = Field(default=1.0, ge=0)
+    job_timeout_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="a job running longer than this (from its first start) fails; 0 = no limit",
+    )
     sweep_seconds: float = Field(
         default=30.0, gt=0, description="how often each worker looks for jobs nobody runs"
     )

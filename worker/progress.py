@@ -7,6 +7,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import jobs
 from core.db import session_scope
 from core.settings import Settings
+from core.tables import utcnow
 from model.errors import Cancelled
 from worker import shutdown
 
@@ -40,9 +42,17 @@ class Reporter:
     """Writes progress every epoch, keeps the lease alive, and tells the model when to stop."""
 
     def __init__(
-        self, settings: Settings, sessions: sessionmaker[Session], job_id: str, worker: str
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        job_id: str,
+        worker: str,
+        started_at: datetime | None = None,
     ) -> None:
         self.settings = settings
+        # the deadline counts from the job's first start, so a resumed attempt doesn't reset it
+        self.deadline = _deadline(started_at, settings.job_timeout_seconds)
+        self.timed_out = threading.Event()
         self.sessions = sessions
         self.job_id = job_id
         self.worker = worker
@@ -152,8 +162,15 @@ class Reporter:
             raise Cancelled(f"stopped after {done} of {total} frames")
 
     def should_stop(self) -> bool:
-        """True on a cancel, a lost lease or a shutdown; reads the DB at most so often."""
-        if self.cancelled.is_set() or self.lease_lost.is_set() or shutdown.requested():
+        """True on a cancel, a lost lease, a shutdown or the job timeout; reads the DB so often."""
+        if self.deadline is not None and utcnow() >= self.deadline:
+            self.timed_out.set()
+        if (
+            self.cancelled.is_set()
+            or self.lease_lost.is_set()
+            or self.timed_out.is_set()
+            or shutdown.requested()
+        ):
             return True
         if time.monotonic() - self._checked_at >= self.settings.cancel_poll_seconds:
             self._checked_at = time.monotonic()
@@ -164,3 +181,10 @@ class Reporter:
             except SQLAlchemyError as err:
                 log.warning("job %s: could not read the cancel flag (%s)", self.job_id, err)
         return self.cancelled.is_set()
+
+
+def _deadline(started_at: datetime | None, timeout: float) -> datetime | None:
+    """When a job that started at `started_at` runs out of time; None without a limit."""
+    if timeout <= 0:
+        return None
+    return (started_at or utcnow()) + timedelta(seconds=timeout)

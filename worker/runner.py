@@ -77,7 +77,8 @@ def _execute(run: Run) -> None:
     """Run the job, mapping every way it can end to a terminal status (or back to the queue)."""
     from model.errors import Cancelled, DyngenError
 
-    with Reporter(run.settings, run.sessions, run.job.id, run.worker) as reporter:
+    reporter = Reporter(run.settings, run.sessions, run.job.id, run.worker, run.job.started_at)
+    with reporter:
         try:
             if run.job.type == "train":
                 _train(run, reporter)
@@ -102,6 +103,11 @@ def _stopped(run: Run, reporter: Reporter) -> None:
     """The model stopped early: a lost lease, a user's cancel, or this worker shutting down."""
     if reporter.lease_lost.is_set():
         log.warning("job %s: lease lost; leaving the job to its new holder", run.job.id)
+    elif reporter.timed_out.is_set():
+        limit = run.settings.job_timeout_seconds
+        message = f"the job ran longer than the deployment's limit of {limit:g} s"
+        log.info("job %s failed: %s", run.job.id, message)
+        _end(run, "failed", error={"code": "job_timeout", "message": message})
     elif reporter.cancelled.is_set() or not shutdown.requested():
         _end(run, "cancelled")
     else:

@@ -74,3 +74,20 @@ def test_the_worker_process_loads_torch_only_inside_a_task(tmp_path: Path) -> No
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_job_past_the_deployments_timeout_fails_with_job_timeout(
+    client: TestClient, settings: Settings, clip: Path
+) -> None:
+    job_id = _queued_train(client, clip, config=TINY_TRAIN | {"epochs": 500})
+    sessions = session_factory(settings.db_url)
+    with session_scope(sessions) as s:
+        # an earlier attempt started it an hour ago: the deadline counts from then
+        s.execute(update(Job).values(started_at=utcnow() - timedelta(hours=1)))
+    limited = settings.model_copy(update={"device": "cpu", "job_timeout_seconds": 600})
+    assert run_job(job_id, limited).outcome is jobs.ClaimOutcome.CLAIMED
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "job_timeout" and "600 s" in job["error"]["message"]
+    assert job["artifacts"] == [] and (job["progress"] or {}).get("epoch") in (None, 0)
+    assert not (settings.store_dir / "resume" / job_id).exists()
