@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from model.config import SynthesisConfig, TrainConfig
+from model.config import SynthesisConfig, TrainConfig, with_recovery_defaults
 from model.masks import MissingFramesMask, RegionsMask
 
 T = TypeVar("T")
@@ -76,6 +76,16 @@ class TrainJobCreate(Strict):
     config: TrainConfig = Field(default_factory=lambda: TrainConfig.model_validate({}))
     mask: JobMask | None = None
     seed: Seed = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recovery_sigma(cls, data: Any) -> Any:
+        """A masked job learns with sigma 0.5 unless its config names one (as `dyngen recover`)."""
+        if isinstance(data, dict) and data.get("mask") is not None:
+            config = data.get("config")
+            if config is None or isinstance(config, dict):
+                return data | {"config": with_recovery_defaults(config or {})}
+        return data
 
 
 class SynthesizeJobCreate(Strict):

@@ -112,9 +112,9 @@ def train_options(func: F) -> F:
     return func
 
 
-def build_train_config(options: dict[str, Any], **overrides: Any) -> Any:
-    """TrainConfig from --config, then the flags given, then command defaults not yet set."""
-    from model.config import TrainConfig
+def build_train_config(options: dict[str, Any], masked: bool = False) -> Any:
+    """TrainConfig from --config, then the flags given, then a masked run's defaults."""
+    from model.config import TrainConfig, with_recovery_defaults
 
     fields: dict[str, Any] = {}
     config_file = options.pop("config_file", None)
@@ -129,9 +129,7 @@ def build_train_config(options: dict[str, Any], **overrides: Any) -> Any:
         value = options.pop(name, None)
         if value is not None:
             fields[name] = int(value) if name == "image_size" else value
-    for name, value in overrides.items():
-        fields.setdefault(name, value)
-    return TrainConfig.model_validate(fields)
+    return TrainConfig.model_validate(with_recovery_defaults(fields) if masked else fields)
 
 
 def mask_options(func: F) -> F:
@@ -333,8 +331,8 @@ def train(
     Several videos of one action share the model; give them --content-dim (e.g. 100)
     and a small --state-dim (e.g. 3), as in the paper's action patterns.
     """
-    config = build_train_config(options)
     mask = build_mask(mask_file, missing_frames, boxes)
+    config = build_train_config(options, masked=mask is not None)
     result = run_training(config, list(videos), out, mask, seed, device, resume, resume_every)
     print_summary(result, ("psnr", "visible_mse", "recovery_error"))
 
@@ -364,7 +362,7 @@ def recover(
     mask = build_mask(mask_file, missing_frames, boxes)
     if mask is None:
         raise click.ClickException("recover needs a mask: --mask FILE, --missing-frames or --box")
-    config = build_train_config(options, sigma=0.5)
+    config = build_train_config(options, masked=True)
     result = run_training(config, [video], out, mask, seed, device, resume, resume_every)
     print_summary(result, ("recovery_error", "recovery_error_temporal_mean", "psnr"))
 
@@ -452,15 +450,14 @@ def _content_index(text: str) -> int:
 @fail_cleanly
 def demo(out: Path, epochs: int, device: str) -> None:
     """Train on a procedural texture for a minute, then synthesize from it (no data needed)."""
-    from model.config import SynthesisConfig
+    from model.config import SynthesisConfig, TrainConfig
     from model.procedural import waves
     from model.synthesis import synthesize_videos
     from model.video_io import write_video
 
     clip = out / "waves.mp4"
     write_video(clip, iter(waves(48, 32)), 25)
-    config = build_train_config(
-        {},
+    config = TrainConfig(
         image_size=32,
         frames=48,
         chunk_length=16,

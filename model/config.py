@@ -16,6 +16,15 @@ PRESETS: dict[str, dict[str, object]] = {
     "faithful": {"mlp_activation": "relu", "precision": "fp32", "average_last": 1},
 }
 
+# The authors' observation noise for learning from incomplete data (DESIGN 1): a masked run
+# gets it unless its config names a sigma.
+RECOVERY_SIGMA = 0.5
+
+
+def with_recovery_defaults(fields: dict[str, object]) -> dict[str, object]:
+    """Config fields of a masked run: sigma 0.5 unless the fields set one."""
+    return {"sigma": RECOVERY_SIGMA} | fields
+
 
 class TrainConfig(BaseModel):
     """Hyperparameters of one training run; defaults are the authors' release (DESIGN 1)."""

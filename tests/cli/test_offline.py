@@ -294,3 +294,11 @@ def test_a_checkpoint_of_another_format_version(tmp_path: Path) -> None:
     save_file({"content": torch.zeros(1, 4)}, str(tmp_path / "m.safetensors"), metadata=meta)
     code, output = run("synthesize", str(tmp_path / "m.safetensors"), "--out", str(tmp_path / "s"))
     assert code == 1 and "format version 2, this dyngen reads 1" in error_line(output)
+
+
+def test_masked_runs_default_to_the_recovery_sigma_and_keep_a_named_one() -> None:
+    from cli.offline import build_train_config
+
+    assert build_train_config({}, masked=True).sigma == 0.5
+    assert build_train_config({"sigma": 2.0}, masked=True).sigma == 2.0
+    assert build_train_config({}).sigma == 1.0

@@ -162,3 +162,16 @@ def test_a_dead_broker_fails_the_job_with_503(
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json()["checks"]["broker"].startswith("error")
     assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_a_masked_job_learns_with_the_recovery_sigma_unless_it_names_one(
+    client: TestClient, video_id: str
+) -> None:
+    mask = {"kind": "missing_frames", "frames": [2, 3]}
+    masked = _train(client, video_id, mask=mask)
+    assert masked.status_code == 202, masked.text
+    named = _train(client, video_id, mask=mask, config=TINY_TRAIN | {"sigma": 2.0})
+    plain = _train(client, video_id)
+    assert masked.json()["config"]["sigma"] == 0.5  # the authors' value, as `dyngen recover`
+    assert named.json()["config"]["sigma"] == 2.0
+    assert plain.json()["config"]["sigma"] == 1.0
