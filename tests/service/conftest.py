@@ -100,19 +100,33 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
 
 
-@pytest.fixture(scope="session")
-def pg_schema_url() -> Iterator[str]:
-    """A fresh schema in PostgreSQL's `test` database, migrated to head, dropped afterwards."""
+@contextmanager
+def scratch_schema(prefix: str) -> Iterator[str]:
+    """An empty schema of PostgreSQL's `test` database (its name), dropped afterwards."""
     require("PostgreSQL", PG_HOST, PG_PORT)
-    schema = f"svc_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = engine_for(PG_BASE)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    migrations.upgrade(url)
-    yield url
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    try:
+        yield schema
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+def schema_url(schema: str) -> str:
+    """The PostgreSQL URL whose search path is `schema`."""
+    return f"{PG_BASE}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(scope="session")
+def pg_schema_url() -> Iterator[str]:
+    """A fresh schema in PostgreSQL's `test` database, migrated to head, dropped afterwards."""
+    with scratch_schema("svc") as schema:
+        url = schema_url(schema)
+        migrations.upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="session")

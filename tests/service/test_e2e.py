@@ -13,17 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from sqlalchemy import text
 
-from core.db import engine_for
 from tests.service.conftest import (
-    PG_BASE,
-    PG_HOST,
-    PG_PORT,
     REDIS_HOST,
     REDIS_PORT,
     free_port,
     require,
+    schema_url,
+    scratch_schema,
 )
 from tests.service.flows import progress_stream_and_cancel, train_then_synthesize
 from tests.service.processes import (
@@ -41,13 +38,8 @@ from tests.service.processes import (
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """An empty schema (no tables: `dyngen migrate` makes them) in PostgreSQL's `test` db."""
-    require("PostgreSQL", PG_HOST, PG_PORT)
-    schema = f"e2e_{uuid.uuid4().hex[:12]}"
-    with engine_for(PG_BASE).begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    with engine_for(PG_BASE).begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    with scratch_schema("e2e") as schema:
+        yield schema_url(schema)
 
 
 def test_deployment_api_and_celery_worker_on_redis_and_postgres(

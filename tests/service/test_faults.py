@@ -22,11 +22,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 import migrations
 from api.app import create_app
-from core.db import engine_for
 from core.settings import Settings
 from tests.service.chaos import RedisServer, TcpProxy
 from tests.service.conftest import (
@@ -35,7 +33,7 @@ from tests.service.conftest import (
     PG_PORT,
     TINY_TRAIN,
     free_port,
-    require,
+    scratch_schema,
     upload,
     write_clip,
 )
@@ -65,14 +63,9 @@ def _schema_url(schema: str, port: int = PG_PORT) -> str:
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A fresh schema in PostgreSQL's `test` database, migrated; its name."""
-    require("PostgreSQL", PG_HOST, PG_PORT)
-    schema = f"faults_{uuid.uuid4().hex[:12]}"
-    with engine_for(PG_BASE).begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    migrations.upgrade(_schema_url(schema))
-    yield schema
-    with engine_for(PG_BASE).begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    with scratch_schema("faults") as schema:
+        migrations.upgrade(_schema_url(schema))
+        yield schema
 
 
 @pytest.fixture
