@@ -27,6 +27,7 @@ from model.metrics import (
 from model.outputs import OutputFile, describe, write_json
 from model.plots import write_loss_curve
 from model.video_io import (
+    probe_video,
     read_clips,
     stream_info,
     to_tensor_scale,
@@ -91,6 +92,20 @@ def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | Non
     return TrainingData(clips, visible, header.fps / config.every)
 
 
+def fit_to_videos(config: TrainConfig, videos: list[Path]) -> TrainConfig:
+    """The config for these videos: an unset `frames` shrinks to the shortest one's length."""
+    if "frames" in config.model_fields_set:
+        return config
+    needed = config.start + config.every * (config.frames - 1) + 1
+    return config.fit_to_length(min(frame_count(Path(v), needed) for v in videos))
+
+
+def frame_count(video: Path, needed: int) -> int:
+    """The video's frames: the header's count when it declares `needed`, else decoded."""
+    declared = stream_info(video).frames
+    return declared if declared >= needed else probe_video(video).frames
+
+
 def config_warnings(config: TrainConfig) -> list[str]:
     """Settings that run but are known to learn poorly."""
     notes = []
@@ -119,6 +134,7 @@ def train_model(
 ) -> TrainResult:
     """Train on the videos (optionally masked) and write the checkpoint and its reports."""
     target = resolve_device(device)
+    config = fit_to_videos(config, videos)
     data = load_training_data(config, videos, mask)
     if config.method == "lds":
         return train_lds(config, data, Path(videos[0]), Path(out_dir), seed, on_epoch)

@@ -84,6 +84,17 @@ def _too_big(field: str, message: str) -> Invalid:
     return Invalid(f"{field}: {message}", code="limit_exceeded", details=[{"field": field}])
 
 
+def _fit_to_videos(body: TrainJobCreate, owner_id: str | None, session: Session) -> TrainJobCreate:
+    """An unset config.frames shrinks to the shortest video (the job stores what it runs)."""
+    if "frames" in body.config.model_fields_set:
+        return body
+    lengths = [
+        videos.get_video(session=session, owner_id=owner_id, video_id=v).frames
+        for v in body.video_ids
+    ]
+    return body.model_copy(update={"config": body.config.fit_to_length(min(lengths))})
+
+
 def _check_train(
     body: TrainJobCreate, owner_id: str | None, services: Services, session: Session
 ) -> None:
@@ -157,6 +168,7 @@ def create_job(
 ) -> JobRead:
     """Queue a training or synthesis job; the worker picks it up after the commit."""
     if isinstance(body, TrainJobCreate):
+        body = _fit_to_videos(body, caller.owner_id, session)
         _check_train(body, caller.owner_id, services, session)
         job = jobs.create_job(
             session=session,

@@ -149,3 +149,25 @@ def test_the_faithful_preset_fills_unset_fields_only() -> None:
         "fp32",
     )
     assert tiny_config(preset="faithful", average_last=5).average_last == 5
+
+
+def test_an_unset_frame_count_shrinks_to_a_short_clip_and_a_set_one_does_not() -> None:
+    from model.config import TrainConfig
+
+    assert TrainConfig().frames == 120
+    assert TrainConfig().fit_to_length(70).frames == 70
+    assert TrainConfig(start=10, every=2).fit_to_length(70).frames == 30
+    assert TrainConfig(frames=120).fit_to_length(70).frames == 120  # the user asked: it errs
+    assert TrainConfig(preset="faithful").frames == 60  # the authors' length
+
+
+def test_training_fits_an_unset_frame_count_to_the_video(tmp_path: Path, waves_video: Path) -> None:
+    from model.config import TrainConfig
+    from model.pipeline import fit_to_videos
+
+    fields = tiny_config().model_dump(exclude={"frames"}) | {"method": "lds"}
+    config = TrainConfig.model_validate(fields)
+    assert fit_to_videos(config, [waves_video]).frames == 24
+    result = train_model(config, [waves_video], tmp_path, seed=0)
+    assert json.loads((tmp_path / "metrics.json").read_text())["method"] == "lds"
+    assert result.checkpoint.exists()

@@ -175,3 +175,15 @@ def test_a_masked_job_learns_with_the_recovery_sigma_unless_it_names_one(
     assert masked.json()["config"]["sigma"] == 0.5  # the authors' value, as `dyngen recover`
     assert named.json()["config"]["sigma"] == 2.0
     assert plain.json()["config"]["sigma"] == 1.0
+
+
+def test_an_unset_frame_count_is_fitted_to_the_shortest_video(
+    client: TestClient, clip: Path
+) -> None:
+    short = str(upload(client, clip)["id"])  # the 10-frame test clip
+    config = {k: v for k, v in TINY_TRAIN.items() if k != "frames"}
+    job = _train(client, short, config=config)
+    assert job.status_code == 202, job.text
+    assert job.json()["config"]["frames"] == 10
+    asked = _train(client, short, config=config | {"frames": 120})
+    assert_error(asked, 422, "video_too_short")
