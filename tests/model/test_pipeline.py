@@ -154,11 +154,11 @@ def test_the_faithful_preset_fills_unset_fields_only() -> None:
 def test_an_unset_frame_count_shrinks_to_a_short_clip_and_a_set_one_does_not() -> None:
     from model.config import TrainConfig
 
-    assert TrainConfig().frames == 120
-    assert TrainConfig().fit_to_length(70).frames == 70
+    assert TrainConfig().frames == 60  # the authors' length
+    assert TrainConfig().fit_to_length(40).frames == 40
+    assert TrainConfig().fit_to_length(500).frames == 60
     assert TrainConfig(start=10, every=2).fit_to_length(70).frames == 30
-    assert TrainConfig(frames=120).fit_to_length(70).frames == 120  # the user asked: it errs
-    assert TrainConfig(preset="faithful").frames == 60  # the authors' length
+    assert TrainConfig(frames=60).fit_to_length(40).frames == 60  # the user asked: it errs
 
 
 def test_training_fits_an_unset_frame_count_to_the_video(tmp_path: Path, waves_video: Path) -> None:
