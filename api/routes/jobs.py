@@ -84,20 +84,16 @@ def _too_big(field: str, message: str) -> Invalid:
     return Invalid(f"{field}: {message}", code="limit_exceeded", details=[{"field": field}])
 
 
-def _fit_to_videos(body: TrainJobCreate, owner_id: str | None, session: Session) -> TrainJobCreate:
+def _fit_to_videos(body: TrainJobCreate, sources: list[Video]) -> TrainJobCreate:
     """An unset config.frames shrinks to the shortest video (the job stores what it runs)."""
-    if "frames" in body.config.model_fields_set:
-        return body
-    lengths = [
-        videos.get_video(session=session, owner_id=owner_id, video_id=v).frames
-        for v in body.video_ids
-    ]
-    return body.model_copy(update={"config": body.config.fit_to_length(min(lengths))})
+    config = body.config.fit_to_length(min(video.frames for video in sources))
+    return body if config is body.config else body.model_copy(update={"config": config})
 
 
 def _check_train(
     body: TrainJobCreate, owner_id: str | None, services: Services, session: Session
-) -> None:
+) -> TrainJobCreate:
+    """The body as the job will run it (frames fitted), once everything in it checks out."""
     limits = services.settings
     if body.config.epochs > limits.max_epochs:
         raise _too_big("config.epochs", f"this server runs at most {limits.max_epochs} epochs")
@@ -110,11 +106,14 @@ def _check_train(
                 code="not_a_video",
                 details=[{"field": "video_ids", "id": video_id}],
             )
-        _check_length(body, video.id, video.frames)
         sources.append(video)
+    body = _fit_to_videos(body, sources)
+    for video in sources:
+        _check_length(body, video.id, video.frames)
     if body.mask is not None and body.mask.kind == "upload":
         mask = videos.get_video(session=session, owner_id=owner_id, video_id=body.mask.video_id)
         _check_mask_fits(body, mask, sources[0])
+    return body
 
 
 def _check_mask_fits(body: TrainJobCreate, mask: Video, source: Video) -> None:
@@ -168,8 +167,7 @@ def create_job(
 ) -> JobRead:
     """Queue a training or synthesis job; the worker picks it up after the commit."""
     if isinstance(body, TrainJobCreate):
-        body = _fit_to_videos(body, caller.owner_id, session)
-        _check_train(body, caller.owner_id, services, session)
+        body = _check_train(body, caller.owner_id, services, session)
         job = jobs.create_job(
             session=session,
             owner_id=caller.owner_id,
