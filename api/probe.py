@@ -111,14 +111,11 @@ def _header_2_0(f: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
     return np.lib.format.read_array_header_2_0(f)
 
 
-# The classes scipy reads as plain numeric arrays; cells, structs and objects are refused.
-MAT_NUMERIC = frozenset(
-    {"double", "single", "logical"} | {f"{s}int{b}" for s in ("", "u") for b in (8, 16, 32, 64)}
-)
-
-
-_MAT_ITEMSIZE = {"double": 8, "single": 4, "logical": 1, "int8": 1, "int16": 2}
-_MAT_ITEMSIZE |= {"int32": 4, "int64": 8}
+# Bytes per element of the MATLAB classes scipy reads as plain numeric arrays; cells,
+# structs and objects are not among them and are refused.
+MAT_ITEMSIZE = {"double": 8, "single": 4, "logical": 1} | {
+    f"{sign}int{bits}": bits // 8 for sign in ("", "u") for bits in (8, 16, 32, 64)
+}
 
 
 def _mat_shape(path: Path, max_bytes: int) -> tuple[int, ...]:
@@ -135,11 +132,11 @@ def _mat_shape(path: Path, max_bytes: int) -> tuple[int, ...]:
         shape, kind = next(iter(found.values()))
     else:
         raise _invalid_mask(f"no `masks` array (found {sorted(found) or 'none'})")
-    if kind not in MAT_NUMERIC:
+    if kind not in MAT_ITEMSIZE:
         raise _invalid_mask(f"the mask is a MATLAB {kind}, not a numeric array")
     # .mat variables may be zlib-compressed: a small upload can unpack to gigabytes in the
     # worker. What it unpacks to is held to the upload limit.
-    unpacked = math.prod(shape) * _MAT_ITEMSIZE[kind.removeprefix("u")]
+    unpacked = math.prod(shape) * MAT_ITEMSIZE[kind]
     if unpacked > max_bytes:
         raise _invalid_mask(
             f"the array unpacks to {unpacked} bytes, more than this server's upload limit "

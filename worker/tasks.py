@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from celery import Task
-
 from core.settings import get_settings
 from worker.app import app
 from worker.runner import run_job
 
 
-def _run(_task: Task, job_id: str) -> str:
+def _run(job_id: str) -> str:
     # A BUSY claim (another worker's live lease) drops the message: if that worker dies,
     # its lease runs out and the sweeper sends the job again.
     return run_job(job_id, get_settings()).outcome.value
 
 
-@app.task(name="dyngen.train", bind=True)
-def train(self: Task, job_id: str) -> str:
+@app.task(name="dyngen.train")
+def train(job_id: str) -> str:
     """Run a training job."""
-    return _run(self, job_id)
+    return _run(job_id)
 
 
-@app.task(name="dyngen.synthesize", bind=True)
-def synthesize(self: Task, job_id: str) -> str:
+@app.task(name="dyngen.synthesize")
+def synthesize(job_id: str) -> str:
     """Run a synthesis job."""
-    return _run(self, job_id)
+    return _run(job_id)
