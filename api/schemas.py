@@ -79,8 +79,8 @@ class TrainJobCreate(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _recovery_sigma(cls, data: Any) -> Any:
-        """A masked job learns with sigma 0.5 unless its config names one (as `dyngen recover`)."""
+    def _recovery_defaults(cls, data: Any) -> Any:
+        """A masked job gets the recovery defaults its config doesn't set (as `dyngen recover`)."""
         if isinstance(data, dict) and data.get("mask") is not None:
             config = data.get("config")
             if config is None or isinstance(config, dict):

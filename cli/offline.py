@@ -66,8 +66,22 @@ TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
         "per-video content size c (several videos of one action)",
     ),
     ("--base-channels", "base_channels", int, "generator width at the output layer"),
+    ("--learn-steps", "learn_steps", int, "parameter steps per chunk after its Langevin steps"),
     ("--lr", "learning_rate", float, "Adam learning rate"),
+    (
+        "--transition-lr-scale",
+        "transition_lr_scale",
+        float,
+        "the transition's learning rate over the generator's",
+    ),
     ("--precision", "precision", click.Choice(["auto", "fp32", "bf16"]), "generator arithmetic"),
+    (
+        "--fill-warmup",
+        "fill_warmup",
+        float,
+        "masked runs: fraction of epochs, first, that also pull occluded pixels toward "
+        "interpolated frames",
+    ),
     ("--average-last", "average_last", int, "epochs averaged into the reconstruction (0 = half)"),
 ]
 
@@ -357,7 +371,8 @@ def recover(
 ) -> None:
     """Train on the visible pixels of VIDEO and write the recovered video (occluded pixels filled).
 
-    Defaults to sigma 0.5, the authors' setting for recovery.
+    Unless set, sigma 0.5 (the authors' recovery value), 5 Langevin steps, chunks of 70
+    frames and --fill-warmup 1 (QUALITY.md); --preset faithful keeps only the sigma.
     """
     mask = build_mask(mask_file, missing_frames, boxes)
     if mask is None:

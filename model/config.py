@@ -16,14 +16,25 @@ PRESETS: dict[str, dict[str, object]] = {
     "faithful": {"mlp_activation": "relu", "precision": "fp32", "average_last": 1},
 }
 
-# The authors' observation noise for learning from incomplete data (DESIGN 1): a masked run
-# gets it unless its config names a sigma.
+# What a masked run gets unless its config names the field (QUALITY.md, recovery): the
+# authors' observation noise for incomplete data; 5 Langevin steps (the persistent chains
+# need few, and the time buys 2.5x the parameter steps); one BPTT chunk over the paper's
+# 70-frame clips; occluded pixels pulled toward the interpolated fill with a weight falling
+# to 0 over the run (without it the model's missing frames drift far from their neighbours).
 RECOVERY_SIGMA = 0.5
+RECOVERY_DEFAULTS: dict[str, object] = {
+    "sigma": RECOVERY_SIGMA,
+    "langevin_steps": 5,
+    "chunk_length": 70,
+    "fill_warmup": 1.0,
+}
 
 
 def with_recovery_defaults(fields: dict[str, object]) -> dict[str, object]:
-    """Config fields of a masked run: sigma 0.5 unless the fields set one."""
-    return {"sigma": RECOVERY_SIGMA} | fields
+    """Config fields of a masked run: RECOVERY_DEFAULTS where the fields don't set them (only
+    the authors' sigma under the `faithful` preset, which keeps their algorithm)."""
+    faithful = fields.get("preset") == "faithful"
+    return ({"sigma": RECOVERY_SIGMA} if faithful else RECOVERY_DEFAULTS) | fields
 
 
 class TrainConfig(BaseModel):
@@ -75,11 +86,24 @@ class TrainConfig(BaseModel):
         "per_frame",
         description="E divided by the frames in the chunk (learns), plain sum, or mean per value",
     )
+    learn_steps: int = Field(
+        1, ge=1, le=100, description="parameter steps per chunk after its Langevin steps"
+    )
     learning_rate: float = Field(2e-3, gt=0, le=1)
+    transition_lr_scale: float = Field(
+        1.0, gt=0, le=100, description="the transition's learning rate over the generator's"
+    )
     beta1: float = Field(0.5, ge=0, lt=1)
     # auto: as good as fp32 within seed noise and 1.8x faster here (BENCHMARKS.md)
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="generator arithmetic; auto = bf16 where the device has it natively"
+    )
+    fill_warmup: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="masked runs: fraction of the epochs, at the start, in which occluded pixels"
+        " are also pulled toward a linear interpolation of the visible frames (falling to 0)",
     )
     average_last: int = Field(
         0, ge=0, description="average the reconstruction over the last n epochs (0 = half the run)"
@@ -114,6 +138,11 @@ class TrainConfig(BaseModel):
     def num_chunks(self) -> int:
         """Chunks per video per epoch (the last may be shorter)."""
         return -(-self.frames // self.chunk)
+
+    @property
+    def fill_warmup_epochs(self) -> int:
+        """Epochs at the start of a masked run that also fit the interpolated fill."""
+        return round(self.fill_warmup * self.epochs)
 
     @property
     def averaged_epochs(self) -> int:

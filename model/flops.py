@@ -29,8 +29,8 @@ def transition_forward_flops(model: DynamicGenerator) -> int:
 
 
 def epoch_flops(config: TrainConfig, videos: int = 1) -> int:
-    """FLOPs of one ABPTT epoch: per chunk, K Langevin steps (forward + input gradient) and one
-    learning step (forward + input gradient + weight gradient), i.e. (2K + 3) forwards."""
+    """FLOPs of one ABPTT epoch: per chunk, K Langevin steps (forward + input gradient) and J
+    learning steps (forward + input gradient + weight gradient), i.e. (2K + 3J) forwards."""
     model = DynamicGenerator(config)
     per_frame = generator_forward_flops(model) + transition_forward_flops(model)
-    return videos * config.frames * (2 * config.langevin_steps + 3) * per_frame
+    return videos * config.frames * (2 * config.langevin_steps + 3 * config.learn_steps) * per_frame

@@ -9,10 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from model.config import TrainConfig
 from model.errors import TrainingDiverged
+from model.metrics import linear_interpolation_fill
 from model.networks import DynamicGenerator
 
 
@@ -63,12 +65,13 @@ class ABPTTLearner:
         self.clips = clips.to(self.device)  # (N, T, 3, H, W) in [-1, 1]
         # (N, T, 1, H, W), 1 = observed; None = complete data
         self.visible = None if visible is None else visible.to(self.device, torch.float32)
+        self.fill = None if self.visible is None else self._interpolated_fill()
         self.rng = torch.Generator(device=self.device).manual_seed(seed)
         self.bf16 = use_bf16(config.precision, self.device)
         self.model = DynamicGenerator(config).to(self.device)
         self.model.initialise(self.rng)
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=config.learning_rate, betas=(config.beta1, 0.999)
+            self._parameter_groups(), lr=config.learning_rate, betas=(config.beta1, 0.999)
         )
         self.latents = self._draw_latents(clips.shape[0])
         self.epoch = 0
@@ -134,6 +137,17 @@ class ABPTTLearner:
             return self.reconstruction.clone()
         return self.recon_sum / self.recon_count
 
+    def _parameter_groups(self) -> list[dict[str, object]]:
+        """One group of all parameters, or, with a transition rate scale, transition and
+        generator apart (one group keeps resume files of earlier versions loadable)."""
+        rate, scale = self.config.learning_rate, self.config.transition_lr_scale
+        if scale == 1.0:
+            return [{"params": list(self.model.parameters()), "lr": rate}]
+        return [
+            {"params": list(self.model.transition.parameters()), "lr": rate * scale},
+            {"params": list(self.model.generator.parameters()), "lr": rate},
+        ]
+
     # -- the two steps --------------------------------------------------------------------
 
     def _infer_chunk(self, begin: int, end: int, carry: torch.Tensor, first: bool) -> None:
@@ -160,13 +174,19 @@ class ABPTTLearner:
     def _learn_chunk(
         self, begin: int, end: int, carry: torch.Tensor, first: bool
     ) -> tuple[float, float, torch.Tensor, torch.Tensor]:
-        """One optimiser step on alpha, beta; the energy, squared error, frames and states used."""
+        """`learn_steps` optimiser steps on alpha, beta given the latents; the energy, squared
+        error, frames and states of the first (the ones the Langevin chains were inferred for)."""
         latents = self._chunk_latents(begin, end)
-        energy, squared, frames, states = self._energy(begin, end, carry, latents, first)
-        self.optimizer.zero_grad(set_to_none=True)
-        energy.backward()
-        self.optimizer.step()
-        return float(energy.detach()), float(squared.detach()), frames, states
+        measured: tuple[float, float, torch.Tensor, torch.Tensor] | None = None
+        for _ in range(self.config.learn_steps):
+            energy, squared, frames, states = self._energy(begin, end, carry, latents, first)
+            self.optimizer.zero_grad(set_to_none=True)
+            energy.backward()
+            self.optimizer.step()
+            if measured is None:
+                measured = float(energy.detach()), float(squared.detach()), frames, states
+        assert measured is not None  # learn_steps >= 1
+        return measured
 
     def _energy(
         self,
@@ -188,8 +208,27 @@ class ABPTTLearner:
         if self.visible is not None:
             residual = residual * self.visible[:, begin:end]
         squared = residual.sum()
-        energy = squared / (2 * self.config.sigma**2) / self._energy_divisor(begin, end)
+        fitted = squared + self._warm_fill_term(begin, end, frames)
+        energy = fitted / (2 * self.config.sigma**2) / self._energy_divisor(begin, end)
         return energy, squared, frames, states
+
+    def _warm_fill_term(self, begin: int, end: int, frames: torch.Tensor) -> torch.Tensor | float:
+        """During `fill_warmup`, squared error of occluded pixels to the interpolated fill,
+        weighted by a factor falling linearly from 1 to 0; afterwards 0."""
+        warmup = self.config.fill_warmup_epochs
+        if self.fill is None or self.visible is None or self.epoch >= warmup:
+            return 0.0
+        weight = 1.0 - self.epoch / warmup
+        hidden = 1.0 - self.visible[:, begin:end]
+        return weight * (((self.fill[:, begin:end] - frames) ** 2) * hidden).sum()
+
+    def _interpolated_fill(self) -> torch.Tensor | None:
+        """The clips with occluded pixels linearly interpolated in time (fill_warmup's target)."""
+        if self.visible is None or self.config.fill_warmup_epochs == 0:
+            return None
+        clips, visible = self.clips.cpu().numpy(), self.visible.cpu().numpy()
+        filled = [linear_interpolation_fill(c, v) for c, v in zip(clips, visible, strict=True)]
+        return torch.from_numpy(np.stack(filled)).to(self.device, self.clips.dtype)
 
     def _energy_divisor(self, begin: int, end: int) -> float:
         """per_frame: frames in the chunk batch; mean: visible values; sum: 1."""

@@ -296,9 +296,16 @@ def test_a_checkpoint_of_another_format_version(tmp_path: Path) -> None:
     assert code == 1 and "format version 2, this dyngen reads 1" in error_line(output)
 
 
-def test_masked_runs_default_to_the_recovery_sigma_and_keep_a_named_one() -> None:
+def test_masked_runs_get_the_recovery_defaults_and_keep_named_fields() -> None:
     from cli.offline import build_train_config
 
-    assert build_train_config({}, masked=True).sigma == 0.5
-    assert build_train_config({"sigma": 2.0}, masked=True).sigma == 2.0
-    assert build_train_config({}).sigma == 1.0
+    masked = build_train_config({}, masked=True)
+    assert (masked.sigma, masked.langevin_steps, masked.chunk_length) == (0.5, 5, 70)
+    assert masked.fill_warmup == 1.0
+    named = build_train_config({"sigma": 2.0, "langevin_steps": 9}, masked=True)
+    assert (named.sigma, named.langevin_steps) == (2.0, 9)
+    plain = build_train_config({})
+    assert (plain.sigma, plain.langevin_steps, plain.fill_warmup) == (1.0, 15, 0.0)
+    # the faithful preset keeps the authors' algorithm: only their recovery sigma
+    faithful = build_train_config({"preset": "faithful"}, masked=True)
+    assert (faithful.sigma, faithful.langevin_steps, faithful.fill_warmup) == (0.5, 15, 0.0)

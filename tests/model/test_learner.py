@@ -131,3 +131,50 @@ def test_a_resumed_run_with_random_offsets_is_identical() -> None:
     resumed.load_state_tensors(*first.state_tensors())
     resumed.fit()
     assert [s.loss for s in resumed.history] == [s.loss for s in unbroken.history]
+
+
+def test_learn_steps_take_that_many_optimiser_steps_per_chunk_and_fit_faster() -> None:
+    config = tiny_config(epochs=20, frames=16, chunk_length=8)
+    one = ABPTTLearner(config, clip_tensor(), seed=2)
+    three = ABPTTLearner(config.model_copy(update={"learn_steps": 3}), clip_tensor(), seed=2)
+    one.fit()
+    three.fit()
+    steps = [int(s["step"]) for s in three.optimizer.state_dict()["state"].values()]
+    assert set(steps) == {20 * 2 * 3}  # epochs x chunks x learn_steps
+    assert three.history[-1].mse < one.history[-1].mse
+
+
+def test_fill_warmup_sees_only_visible_pixels_and_pulls_hidden_frames_to_interpolation() -> None:
+    clips = clip_tensor()
+    visible = torch.ones(1, 16, 1, 16, 16)
+    visible[:, 1::3] = 0
+    config = tiny_config(epochs=30, fill_warmup=1.0)
+    tampered = clips.clone()
+    tampered[:, 1::3] = 1.0  # only occluded frames differ: the fill must not see them
+    warm = ABPTTLearner(config, clips, visible, seed=0)
+    other = ABPTTLearner(config, tampered, visible, seed=0)
+    cold = ABPTTLearner(config.model_copy(update={"fill_warmup": 0}), clips, visible, seed=0)
+    for learner in (warm, other, cold):
+        learner.fit()
+    assert warm.history[-1].loss == other.history[-1].loss
+    assert warm.fill is not None and cold.fill is None
+
+    def hidden_error(learner: ABPTTLearner) -> float:
+        return float(((learner.reconstruction - clips)[:, 1::3] ** 2).mean())
+
+    assert hidden_error(warm) < hidden_error(cold)
+
+
+def test_a_transition_rate_scale_splits_the_parameters_into_two_groups() -> None:
+    plain = ABPTTLearner(tiny_config(epochs=1), clip_tensor(), seed=0)
+    assert len(plain.optimizer.param_groups) == 1
+    scaled = ABPTTLearner(tiny_config(epochs=1, transition_lr_scale=5.0), clip_tensor(), seed=0)
+    transition, generator = scaled.optimizer.param_groups
+    assert transition["lr"] == 5 * generator["lr"]
+    assert sum(len(g["params"]) for g in (transition, generator)) == len(
+        list(scaled.model.parameters())
+    )
+    scaled.fit()
+    resumed = ABPTTLearner(tiny_config(epochs=1, transition_lr_scale=5.0), clip_tensor(), seed=1)
+    resumed.load_state_tensors(*scaled.state_tensors())
+    assert resumed.optimizer.param_groups[0]["lr"] == transition["lr"]

@@ -164,7 +164,7 @@ def test_a_dead_broker_fails_the_job_with_503(
     assert client.get("/healthz").json()["status"] == "ok"
 
 
-def test_a_masked_job_learns_with_the_recovery_sigma_unless_it_names_one(
+def test_a_masked_job_gets_the_recovery_defaults_unless_it_names_them(
     client: TestClient, video_id: str
 ) -> None:
     mask = {"kind": "missing_frames", "frames": [2, 3]}
@@ -173,8 +173,10 @@ def test_a_masked_job_learns_with_the_recovery_sigma_unless_it_names_one(
     named = _train(client, video_id, mask=mask, config=TINY_TRAIN | {"sigma": 2.0})
     plain = _train(client, video_id)
     assert masked.json()["config"]["sigma"] == 0.5  # the authors' value, as `dyngen recover`
+    assert masked.json()["config"]["fill_warmup"] == 1.0
     assert named.json()["config"]["sigma"] == 2.0
     assert plain.json()["config"]["sigma"] == 1.0
+    assert plain.json()["config"]["fill_warmup"] == 0.0
 
 
 def test_an_unset_frame_count_is_fitted_to_the_shortest_video(
