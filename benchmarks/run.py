@@ -11,7 +11,7 @@ import torch
 
 from benchmarks.baseline import PlainLearner
 from model.checkpoint import Checkpoint
-from model.config import SynthesisConfig, TrainConfig
+from model.config import SynthesisConfig, TrainConfig, with_recovery_defaults
 from model.flops import epoch_flops, generator_forward_flops
 from model.learner import ABPTTLearner
 from model.networks import DynamicGenerator
@@ -37,10 +37,16 @@ def matmul_limit(
     return 2 * size**3 * repeats / (time.perf_counter() - began)
 
 
-def epoch_seconds(make: Learner, config: TrainConfig, device: torch.device, epochs: int) -> float:
+def epoch_seconds(
+    make: Learner,
+    config: TrainConfig,
+    device: torch.device,
+    epochs: int,
+    visible: torch.Tensor | None = None,
+) -> float:
     """Median seconds of `epochs` timed epochs after two warm-up epochs (oneDNN builds kernels)."""
     clip = torch.from_numpy(to_tensor_scale(waves(config.frames, config.image_size)))[None]
-    learner = make(config, clip, seed=0, device=device)
+    learner = make(config, clip, visible, seed=0, device=device)
     for _ in range(2):
         learner.train_epoch()
     times = []
@@ -105,6 +111,26 @@ def training_table(device: torch.device, epochs: int, limits: dict[str, float]) 
             )
 
 
+def recovery_table(device: torch.device, epochs: int) -> None:
+    """Epoch time of a masked 64x64, 70-frame run: the old recovery config against today's."""
+    print(
+        "| masked run, 64x64, 70 frames, half the frames hidden | s / epoch | epochs in 250 old |"
+    )
+    print("| --- | --- | --- |")
+    visible = torch.ones(1, 70, 1, 64, 64)
+    visible[:, 1::2] = 0
+    rows = {
+        "before: sigma 0.5, 15 steps, L=30": {"sigma": 0.5},
+        "recovery defaults: 5 steps, L=70, fill_warmup 1": with_recovery_defaults({}),
+    }
+    old = None
+    for label, fields in rows.items():
+        config = TrainConfig.model_validate({"image_size": 64, "frames": 70} | fields)
+        seconds = epoch_seconds(ABPTTLearner, config, device, epochs, visible)
+        old = old or seconds
+        print(f"| {label} | {seconds:.2f} | {250 * old / seconds:.0f} |", flush=True)
+
+
 def main() -> None:
     """Print the tables (markdown, for BENCHMARKS.md)."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -122,6 +148,8 @@ def main() -> None:
     per_frame = generator_forward_flops(DynamicGenerator(TrainConfig()))
     print(f"64x64 generator forward: {per_frame / 1e6:.0f} MFLOP a frame\n")
     training_table(device, args.epochs, limits)
+    print()
+    recovery_table(device, args.epochs)
     print("\n| synthesis | fp32 frames/s | bf16 frames/s |")
     print("| --- | --- | --- |")
     for size in (64, 128):

@@ -76,7 +76,8 @@ def test_recovery_beats_the_temporal_mean(tmp_path: Path) -> None:
 
     write_video(tmp_path / "waves.mp4", iter(waves(24, 16)), 25)
     mask = MissingFramesMask(frames=list(range(1, 24, 3)))  # a third of the frames
-    config = tiny_config(frames=24, epochs=150, sigma=0.5, langevin_steps=6)
+    recovery = {"sigma": 0.5, "langevin_steps": 5, "chunk_length": 24, "fill_warmup": 1.0}
+    config = tiny_config(frames=24, epochs=150, **recovery)  # the recovery defaults, tiny
     result = train_model(
         config, [tmp_path / "waves.mp4"], tmp_path / "out", mask=mask, device="cpu"
     )
