@@ -121,7 +121,8 @@ def recovery_table(device: torch.device, epochs: int) -> None:
     visible[:, 1::2] = 0
     rows = {
         "before: sigma 0.5, 15 steps, L=30": {"sigma": 0.5},
-        "recovery defaults: 5 steps, L=70, fill_warmup 1": with_recovery_defaults({}),
+        "5 steps, L=70, fill_warmup 1": with_recovery_defaults({"learn_steps": 1}),
+        "recovery defaults: the same, 3 parameter steps": with_recovery_defaults({}),
     }
     old = None
     for label, fields in rows.items():

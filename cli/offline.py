@@ -371,8 +371,9 @@ def recover(
 ) -> None:
     """Train on the visible pixels of VIDEO and write the recovered video (occluded pixels filled).
 
-    Unless set, sigma 0.5 (the authors' recovery value), 5 Langevin steps, chunks of 70
-    frames and --fill-warmup 1 (QUALITY.md); --preset faithful keeps only the sigma.
+    Unless set, sigma 0.5 (the authors' recovery value), 5 Langevin steps, 3 parameter
+    steps, chunks of 70 frames and --fill-warmup 1 (QUALITY.md); --preset faithful keeps
+    only the sigma.
     """
     mask = build_mask(mask_file, missing_frames, boxes)
     if mask is None:

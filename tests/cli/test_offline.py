@@ -301,7 +301,7 @@ def test_masked_runs_get_the_recovery_defaults_and_keep_named_fields() -> None:
 
     masked = build_train_config({}, masked=True)
     assert (masked.sigma, masked.langevin_steps, masked.chunk_length) == (0.5, 5, 70)
-    assert masked.fill_warmup == 1.0
+    assert (masked.fill_warmup, masked.learn_steps) == (1.0, 3)
     named = build_train_config({"sigma": 2.0, "langevin_steps": 9}, masked=True)
     assert (named.sigma, named.langevin_steps) == (2.0, 9)
     plain = build_train_config({})
@@ -309,3 +309,4 @@ def test_masked_runs_get_the_recovery_defaults_and_keep_named_fields() -> None:
     # the faithful preset keeps the authors' algorithm: only their recovery sigma
     faithful = build_train_config({"preset": "faithful"}, masked=True)
     assert (faithful.sigma, faithful.langevin_steps, faithful.fill_warmup) == (0.5, 15, 0.0)
+    assert faithful.learn_steps == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.config import SynthesisConfig
+from model.config import SynthesisConfig, with_recovery_defaults
 from model.errors import Cancelled
 from model.masks import MissingFramesMask
 from model.pipeline import train_model
@@ -76,7 +76,7 @@ def test_recovery_beats_the_temporal_mean(tmp_path: Path) -> None:
 
     write_video(tmp_path / "waves.mp4", iter(waves(24, 16)), 25)
     mask = MissingFramesMask(frames=list(range(1, 24, 3)))  # a third of the frames
-    recovery = {"sigma": 0.5, "langevin_steps": 5, "chunk_length": 24, "fill_warmup": 1.0}
+    recovery = with_recovery_defaults({"chunk_length": 24})
     config = tiny_config(frames=24, epochs=150, **recovery)  # the recovery defaults, tiny
     result = train_model(
         config, [tmp_path / "waves.mp4"], tmp_path / "out", mask=mask, device="cpu"
