@@ -65,7 +65,7 @@ class ABPTTLearner:
         self.clips = clips.to(self.device)  # (N, T, 3, H, W) in [-1, 1]
         # (N, T, 1, H, W), 1 = observed; None = complete data
         self.visible = None if visible is None else visible.to(self.device, torch.float32)
-        self.fill = None if self.visible is None else self._interpolated_fill()
+        self.fill = self._interpolated_fill()
         self.rng = torch.Generator(device=self.device).manual_seed(seed)
         self.bf16 = use_bf16(config.precision, self.device)
         self.model = DynamicGenerator(config).to(self.device)
