@@ -177,16 +177,17 @@ class ABPTTLearner:
         """`learn_steps` optimiser steps on alpha, beta given the latents; the energy, squared
         error, frames and states of the first (the ones the Langevin chains were inferred for)."""
         latents = self._chunk_latents(begin, end)
-        measured: tuple[float, float, torch.Tensor, torch.Tensor] | None = None
-        for _ in range(self.config.learn_steps):
-            energy, squared, frames, states = self._energy(begin, end, carry, latents, first)
-            self.optimizer.zero_grad(set_to_none=True)
-            energy.backward()
-            self.optimizer.step()
-            if measured is None:
-                measured = float(energy.detach()), float(squared.detach()), frames, states
-        assert measured is not None  # learn_steps >= 1
-        return measured
+        energy, squared, frames, states = self._energy(begin, end, carry, latents, first)
+        self._parameter_step(energy)
+        for _ in range(self.config.learn_steps - 1):
+            self._parameter_step(self._energy(begin, end, carry, latents, first)[0])
+        return float(energy.detach()), float(squared.detach()), frames, states
+
+    def _parameter_step(self, energy: torch.Tensor) -> None:
+        """One Adam step on alpha, beta down the energy's gradient."""
+        self.optimizer.zero_grad(set_to_none=True)
+        energy.backward()
+        self.optimizer.step()
 
     def _energy(
         self,
