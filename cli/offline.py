@@ -82,6 +82,12 @@ TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
         "masked runs: fraction of epochs, first, that also pull occluded pixels toward "
         "interpolated frames",
     ),
+    (
+        "--warm-start",
+        "warm_start",
+        click.Choice(["none", "pca"]),
+        "pca: begin on the clip's principal-component path (complete videos only)",
+    ),
     ("--average-last", "average_last", int, "epochs averaged into the reconstruction (0 = half)"),
 ]
 

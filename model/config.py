@@ -107,6 +107,11 @@ class TrainConfig(BaseModel):
         description="masked runs: fraction of the epochs, at the start, in which occluded pixels"
         " are also pulled toward a linear interpolation of the visible frames (falling to 0)",
     )
+    warm_start: Literal["none", "pca"] = Field(
+        "none",
+        description="pca: begin with the transition, generator and chains fitted to the clip's"
+        " principal-component path (complete videos only)",
+    )
     average_last: int = Field(
         0, ge=0, description="average the reconstruction over the last n epochs (0 = half the run)"
     )

@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 from model.config import TrainConfig
-from model.errors import TrainingDiverged
+from model.errors import DyngenError, TrainingDiverged
 from model.metrics import linear_interpolation_fill
 from model.networks import DynamicGenerator
+from model.warm_start import JOINT_STEPS, fit_generator, fit_path, pca_states
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,44 @@ class ABPTTLearner:
         self.history.append(stats)
         return stats
 
+    def warm_start(self) -> None:
+        """Begin on the clip's PCA path (`warm_start: pca`): fit the transition and the chains
+        to the scaled coefficients, the generator to decode them, then take parameter steps
+        on the energy with the chains held, before any Langevin step."""
+        if self.visible is not None:
+            raise DyngenError("warm_start pca learns from complete videos only; drop the mask")
+        targets = pca_states(self.clips, self.config.state_dim)
+        start, noise = fit_path(self.model, targets, self.config.noise_dim)
+        with torch.no_grad():
+            self.latents.initial_state.copy_(start)
+            self.latents.noise.copy_(noise)
+            states = self.model.roll(start, noise)
+        # the training optimizer and the energy's own scale, so its moments carry on: a fresh
+        # Adam's first, sign-sized steps would undo the fit
+        fit_generator(
+            lambda begin, end: self._path_energy(states, begin, end),
+            self._chunk_bounds(),
+            self.optimizer,
+        )
+        for _ in range(JOINT_STEPS):
+            self._parameter_epoch()
+
+    def _path_energy(self, states: torch.Tensor, begin: int, end: int) -> torch.Tensor:
+        """The energy of one chunk decoded from fixed states (N, T, d)."""
+        frames = self._decode(states[:, begin:end], self.latents.content)
+        squared = ((self.clips[:, begin:end] - frames) ** 2).sum()
+        return self._scaled(squared, begin, end)
+
+    def _parameter_epoch(self) -> None:
+        """One parameter step per chunk on the energy, the chains held (no Langevin)."""
+        carry = self.latents.initial_state
+        for begin, end in self._chunk_bounds():
+            energy, _, _, states = self._energy(
+                begin, end, carry, self._chunk_latents(begin, end), begin == 0
+            )
+            self._parameter_step(energy)
+            carry = states[:, -1].detach()
+
     def averaged_reconstruction(self) -> torch.Tensor:
         """Posterior mean of the reconstructions of the last epochs, (N, T, 3, H, W)."""
         if self.recon_count == 0:
@@ -201,17 +240,24 @@ class ABPTTLearner:
         also the plain visible sum of squares, the frames and the states."""
         start = latents["initial_state"] if first else carry
         states = self.model.roll(start, latents["noise"])  # (N, L, d)
-        # the generator may run in bf16; the energy and everything after it stay fp32
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            frames = self.model.decode(states, latents["content"])  # (N, L, 3, H, W)
-        frames = frames.float()
+        frames = self._decode(states, latents["content"])
         residual = (self.clips[:, begin:end] - frames) ** 2
         if self.visible is not None:
             residual = residual * self.visible[:, begin:end]
         squared = residual.sum()
         fitted = squared + self._warm_fill_term(begin, end, frames)
-        energy = fitted / (2 * self.config.sigma**2) / self._energy_divisor(begin, end)
-        return energy, squared, frames, states
+        return self._scaled(fitted, begin, end), squared, frames, states
+
+    def _scaled(self, squares: torch.Tensor, begin: int, end: int) -> torch.Tensor:
+        """A chunk's sum of squares as energy: over 2 sigma^2, divided as the config says."""
+        return squares / (2 * self.config.sigma**2) / self._energy_divisor(begin, end)
+
+    def _decode(self, states: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+        """Frames (N, L, 3, H, W) in fp32 of states (N, L, d)."""
+        # the generator may run in bf16; the energy and everything after it stay fp32
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            frames = self.model.decode(states, content)
+        return frames.float()
 
     def _warm_fill_term(self, begin: int, end: int, frames: torch.Tensor) -> torch.Tensor | float:
         """During `fill_warmup`, squared error of occluded pixels to the interpolated fill,

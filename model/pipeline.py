@@ -239,6 +239,8 @@ def _make_learner(
     if resume is not None and resume.exists():
         learner.load_state_tensors(*load_resume(resume, config))
         log.info("resumed from %s at epoch %d", resume, learner.epoch)
+    elif config.warm_start == "pca":
+        learner.warm_start()
     return learner
 
 

@@ -234,6 +234,23 @@ def test_mask_that_does_not_fit(tmp_path: Path, clip: Path) -> None:
     assert code == 1 and "the mask has 5 frames but training uses 16" in error_line(output)
 
 
+def test_a_warm_start_needs_complete_videos(tmp_path: Path, clip: Path) -> None:
+    out = tmp_path / "o"
+    code, output = run(
+        "recover",
+        str(clip),
+        "--missing-frames",
+        "2",
+        "--out",
+        str(out),
+        *TINY,
+        "--warm-start",
+        "pca",
+    )
+    assert code == 1 and "warm_start pca learns from complete videos only" in error_line(output)
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_recover_without_a_mask(tmp_path: Path, clip: Path) -> None:
     code, output = run("recover", str(clip), "--out", str(tmp_path / "o"))
     assert code == 1 and "recover needs a mask" in error_line(output)

@@ -172,3 +172,35 @@ def test_training_fits_an_unset_frame_count_to_the_video(tmp_path: Path, waves_v
     result = train_model(config, [waves_video], tmp_path, seed=0)
     assert json.loads((tmp_path / "metrics.json").read_text())["method"] == "lds"
     assert result.checkpoint.exists()
+
+
+def test_a_warm_started_run_fits_closer_and_its_resumption_is_not_warmed_again(
+    tmp_path: Path, waves_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from model.learner import ABPTTLearner
+
+    warmed_at: list[int] = []
+    original = ABPTTLearner.warm_start
+
+    def counted(learner: ABPTTLearner) -> None:
+        warmed_at.append(learner.epoch)
+        original(learner)
+
+    monkeypatch.setattr(ABPTTLearner, "warm_start", counted)
+    resume = tmp_path / "resume.safetensors"
+    epochs_seen: list[int] = []
+    config = tiny_config(epochs=4, warm_start="pca")
+    with pytest.raises(Cancelled):
+        train_model(
+            config,
+            [waves_video],
+            tmp_path / "warm",
+            device="cpu",
+            resume_path=resume,
+            should_stop=lambda: len(epochs_seen) >= 2,
+            on_epoch=lambda r: epochs_seen.append(r.epoch),
+        )
+    warm = train_model(config, [waves_video], tmp_path / "warm", device="cpu", resume_path=resume)
+    cold = train_model(tiny_config(epochs=4), [waves_video], tmp_path / "cold", device="cpu")
+    assert warmed_at == [0]
+    assert warm.metrics["psnr"] > cold.metrics["psnr"] + 6, (warm.metrics, cold.metrics)
