@@ -27,10 +27,14 @@ def test_pca_states_are_scaled_uncorrelated_components_and_zero_beyond_them() ->
     assert np.all(np.diff(variances) <= 1e-9)  # leading components first
 
 
-def test_a_warm_start_begins_near_the_clip_and_training_stays_ahead_of_a_cold_start() -> None:
-    config = tiny_config(warm_start="pca", epochs=6)
-    warm = ABPTTLearner(config, clip_tensor(), seed=0)
-    cold = ABPTTLearner(config.model_copy(update={"warm_start": "none"}), clip_tensor(), seed=0)
+@pytest.mark.parametrize(("videos", "content_dim"), [(1, 0), (2, 2)])
+def test_a_warm_start_begins_near_the_clip_and_training_stays_ahead_of_a_cold_start(
+    videos: int, content_dim: int
+) -> None:
+    config = tiny_config(warm_start="pca", epochs=6, content_dim=content_dim)
+    clips = clip_tensor(videos=videos)
+    warm = ABPTTLearner(config, clips, seed=0)
+    cold = ABPTTLearner(config.model_copy(update={"warm_start": "none"}), clips, seed=0)
     warm.warm_start()
     warm.fit()
     cold.fit()
