@@ -132,6 +132,23 @@ def recovery_table(device: torch.device, epochs: int) -> None:
         print(f"| {label} | {seconds:.2f} | {250 * old / seconds:.0f} |", flush=True)
 
 
+def warm_start_table(device: torch.device, epochs: int) -> None:
+    """Seconds of the PCA warm start beside one default epoch, 60 frames."""
+    print("| `--warm-start pca`, 60 frames | warm start s | s / epoch | warm start in epochs |")
+    print("| --- | --- | --- | --- |")
+    for size in (32, 64):
+        config = TrainConfig(image_size=size)
+        clip = torch.from_numpy(to_tensor_scale(waves(config.frames, size)))[None]
+        learner = ABPTTLearner(config, clip, seed=0, device=device)
+        _sync(device)
+        began = time.perf_counter()
+        learner.warm_start()
+        _sync(device)
+        warm = time.perf_counter() - began
+        epoch = epoch_seconds(ABPTTLearner, config, device, epochs)
+        print(f"| {size}x{size} | {warm:.1f} | {epoch:.2f} | {warm / epoch:.1f} |", flush=True)
+
+
 def main() -> None:
     """Print the tables (markdown, for BENCHMARKS.md)."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -151,6 +168,8 @@ def main() -> None:
     training_table(device, args.epochs, limits)
     print()
     recovery_table(device, args.epochs)
+    print()
+    warm_start_table(device, args.epochs)
     print("\n| synthesis | fp32 frames/s | bf16 frames/s |")
     print("| --- | --- | --- |")
     for size in (64, 128):
