@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from model.config import SynthesisConfig, TrainConfig, with_recovery_defaults
 from model.masks import MissingFramesMask, RegionsMask
@@ -86,6 +86,19 @@ class TrainJobCreate(Strict):
             if config is None or isinstance(config, dict):
                 return data | {"config": with_recovery_defaults(config or {})}
         return data
+
+    @field_validator("mask")
+    @classmethod
+    def _masks_need_abptt(cls, mask: Any, info: ValidationInfo) -> Any:
+        """LDS and the PCA warm start read whole frames: a mask is refused up front."""
+        config = info.data.get("config")
+        if mask is None or config is None:
+            return mask
+        if config.method == "lds":
+            raise ValueError("method lds learns from complete videos only; use abptt with a mask")
+        if config.warm_start == "pca":
+            raise ValueError("warm_start pca learns from complete videos only; drop the mask")
+        return mask
 
 
 class SynthesizeJobCreate(Strict):

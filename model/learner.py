@@ -151,6 +151,8 @@ class ABPTTLearner:
             self._chunk_bounds(),
             self.optimizer,
         )
+        # the path was fitted with an optimizer of its own: these steps give the transition
+        # moments in the training optimizer before Langevin moves the chains
         for _ in range(JOINT_STEPS):
             self._parameter_epoch()
 

@@ -55,6 +55,16 @@ def test_a_train_job_is_queued_after_commit(
         ({"type": "train", "video_ids": ["vid_0a"], "seed": -1}, "seed"),
         ({"type": "train", "video_ids": ["vid_0a"], "mask": {"kind": "file", "path": "/"}}, "mask"),
         ({"type": "train", "video_ids": ["vid_0a"], "mask": {"kind": "regions"}}, "mask.boxes"),
+        (
+            {"type": "train", "video_ids": ["vid_0a"], "config": {"warm_start": "pca"}}
+            | {"mask": {"kind": "missing_frames", "frames": [1]}},
+            "mask",
+        ),
+        (
+            {"type": "train", "video_ids": ["vid_0a"], "config": {"method": "lds"}}
+            | {"mask": {"kind": "missing_frames", "frames": [1]}},
+            "mask",
+        ),
         ({"type": "dance"}, "body"),
         ({"type": "synthesize", "model_id": "mdl_0a", "config": {"formats": ["avi"]}}, "config"),
         ({"type": "synthesize", "model_id": "mdl_0a", "config": {"num_videos": 0}}, "config"),
@@ -65,6 +75,17 @@ def test_bad_bodies_are_422_naming_the_field(client: TestClient, body: Any, fiel
     error = assert_error(client.post("/v1/jobs", json=body), 422, "validation_error")
     assert any(d["field"].startswith(field) or field == "body" for d in error["details"]), error
     assert error["message"].split(":")[0]
+
+
+def test_a_mask_with_lds_or_a_pca_warm_start_is_refused_naming_why(client: TestClient) -> None:
+    mask = {"kind": "missing_frames", "frames": [1]}
+    for config, reason in [
+        ({"warm_start": "pca"}, "warm_start pca learns from complete videos only"),
+        ({"method": "lds"}, "method lds learns from complete videos only"),
+    ]:
+        body = {"type": "train", "video_ids": ["vid_0a"], "config": config, "mask": mask}
+        error = assert_error(client.post("/v1/jobs", json=body), 422, "validation_error")
+        assert reason in error["message"], error
 
 
 def test_malformed_json_and_wrong_content(client: TestClient) -> None:
