@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.config import SynthesisConfig, with_recovery_defaults
+from model.config import SynthesisConfig, TrainConfig, with_recovery_defaults
 from model.errors import Cancelled
 from model.masks import MissingFramesMask
 from model.pipeline import train_model
@@ -86,21 +86,27 @@ def test_recovery_beats_the_temporal_mean(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "recovered.mp4").is_file()
 
 
+def _cancel_after_two_epochs(config: TrainConfig, video: Path, out: Path) -> list[int]:
+    """Start a run saving resume state beside `out`, stop it after epoch 2; the epochs seen."""
+    epochs_seen: list[int] = []
+    with pytest.raises(Cancelled):
+        train_model(
+            config,
+            [video],
+            out,
+            device="cpu",
+            resume_path=out.parent / "resume.safetensors",
+            should_stop=lambda: len(epochs_seen) >= 2,
+            on_epoch=lambda r: epochs_seen.append(r.epoch),
+        )
+    return epochs_seen
+
+
 def test_cancelled_training_saves_resume_state_and_resumes(
     tmp_path: Path, waves_video: Path
 ) -> None:
     resume = tmp_path / "resume.safetensors"
-    epochs_seen: list[int] = []
-    with pytest.raises(Cancelled):
-        train_model(
-            tiny_config(epochs=6),
-            [waves_video],
-            tmp_path / "out",
-            device="cpu",
-            resume_path=resume,
-            should_stop=lambda: len(epochs_seen) >= 2,
-            on_epoch=lambda r: epochs_seen.append(r.epoch),
-        )
+    epochs_seen = _cancel_after_two_epochs(tiny_config(epochs=6), waves_video, tmp_path / "out")
     assert resume.is_file() and not (tmp_path / "out" / "model.safetensors").exists()
     result = train_model(
         tiny_config(epochs=6),
@@ -188,18 +194,8 @@ def test_a_warm_started_run_fits_closer_and_its_resumption_is_not_warmed_again(
 
     monkeypatch.setattr(ABPTTLearner, "warm_start", counted)
     resume = tmp_path / "resume.safetensors"
-    epochs_seen: list[int] = []
     config = tiny_config(epochs=4, warm_start="pca")
-    with pytest.raises(Cancelled):
-        train_model(
-            config,
-            [waves_video],
-            tmp_path / "warm",
-            device="cpu",
-            resume_path=resume,
-            should_stop=lambda: len(epochs_seen) >= 2,
-            on_epoch=lambda r: epochs_seen.append(r.epoch),
-        )
+    _cancel_after_two_epochs(config, waves_video, tmp_path / "warm")
     warm = train_model(config, [waves_video], tmp_path / "warm", device="cpu", resume_path=resume)
     cold = train_model(tiny_config(epochs=4), [waves_video], tmp_path / "cold", device="cpu")
     assert warmed_at == [0]
