@@ -92,12 +92,8 @@ class TrainJobCreate(Strict):
     def _masks_need_abptt(cls, mask: Any, info: ValidationInfo) -> Any:
         """LDS and the PCA warm start read whole frames: a mask is refused up front."""
         config = info.data.get("config")
-        if mask is None or config is None:
-            return mask
-        if config.method == "lds":
-            raise ValueError("method lds learns from complete videos only; use abptt with a mask")
-        if config.warm_start == "pca":
-            raise ValueError("warm_start pca learns from complete videos only; drop the mask")
+        if mask is not None and config is not None and (conflict := config.mask_conflict()):
+            raise ValueError(conflict)
         return mask
 
 

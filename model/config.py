@@ -146,6 +146,14 @@ class TrainConfig(BaseModel):
         """Chunks per video per epoch (the last may be shorter)."""
         return -(-self.frames // self.chunk)
 
+    def mask_conflict(self) -> str | None:
+        """Why this config can't learn from masked videos, or None if it can."""
+        if self.method == "lds":
+            return "method lds learns from complete videos only; use abptt with a mask"
+        if self.warm_start == "pca":
+            return "warm_start pca learns from complete videos only; drop the mask"
+        return None
+
     @property
     def fill_warmup_epochs(self) -> int:
         """Epochs at the start of a masked run that also fit the interpolated fill."""

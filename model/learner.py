@@ -137,7 +137,7 @@ class ABPTTLearner:
         to the scaled coefficients, the generator to decode them, then take parameter steps
         on the energy with the chains held, before any Langevin step."""
         if self.visible is not None:
-            raise DyngenError("warm_start pca learns from complete videos only; drop the mask")
+            raise DyngenError("the PCA warm start needs complete videos; this learner has a mask")
         targets = pca_states(self.clips, self.config.state_dim)
         start, noise = fit_path(self.model, targets, self.config.noise_dim)
         with torch.no_grad():

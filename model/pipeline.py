@@ -135,6 +135,8 @@ def train_model(
     """Train on the videos (optionally masked) and write the checkpoint and its reports."""
     target = resolve_device(device)
     config = fit_to_videos(config, videos)
+    if mask is not None and (conflict := config.mask_conflict()):
+        raise DyngenError(conflict)
     data = load_training_data(config, videos, mask)
     if config.method == "lds":
         return train_lds(config, data, Path(videos[0]), Path(out_dir), seed, on_epoch)
@@ -192,8 +194,6 @@ def train_lds(
     from model.lds import LDSConfig, fit_lds, reconstruct_lds, sample_lds, save_lds
     from model.quality import quality_report
 
-    if data.visible is not None:
-        raise DyngenError("method lds learns from complete videos only; use abptt with a mask")
     began = time.perf_counter()
     fields = {k: getattr(config, k) for k in ("image_size", "frames", "start", "every", "resize")}
     lds = fit_lds(data.clips, LDSConfig(**fields, components=config.lds_components))

@@ -55,5 +55,5 @@ def test_the_warm_start_refuses_a_mask() -> None:
     visible = torch.ones(1, 16, 1, 16, 16)
     visible[:, 3] = 0
     learner = ABPTTLearner(tiny_config(warm_start="pca"), clip_tensor(), visible, seed=0)
-    with pytest.raises(DyngenError, match="complete videos only"):
+    with pytest.raises(DyngenError, match="needs complete videos"):
         learner.warm_start()
