@@ -159,8 +159,7 @@ class ABPTTLearner:
     def _path_energy(self, states: torch.Tensor, begin: int, end: int) -> torch.Tensor:
         """The energy of one chunk decoded from fixed states (N, T, d)."""
         frames = self._decode(states[:, begin:end], self.latents.content)
-        squared = ((self.clips[:, begin:end] - frames) ** 2).sum()
-        return self._scaled(squared, begin, end)
+        return self._frames_energy(begin, end, frames)[0]
 
     def _parameter_epoch(self) -> None:
         """One parameter step per chunk on the energy, the chains held (no Langevin)."""
@@ -243,16 +242,20 @@ class ABPTTLearner:
         start = latents["initial_state"] if first else carry
         states = self.model.roll(start, latents["noise"])  # (N, L, d)
         frames = self._decode(states, latents["content"])
+        energy, squared = self._frames_energy(begin, end, frames)
+        return energy, squared, frames, states
+
+    def _frames_energy(
+        self, begin: int, end: int, frames: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The energy of a chunk's decoded frames, and their plain visible sum of squares."""
         residual = (self.clips[:, begin:end] - frames) ** 2
         if self.visible is not None:
             residual = residual * self.visible[:, begin:end]
         squared = residual.sum()
         fitted = squared + self._warm_fill_term(begin, end, frames)
-        return self._scaled(fitted, begin, end), squared, frames, states
-
-    def _scaled(self, squares: torch.Tensor, begin: int, end: int) -> torch.Tensor:
-        """A chunk's sum of squares as energy: over 2 sigma^2, divided as the config says."""
-        return squares / (2 * self.config.sigma**2) / self._energy_divisor(begin, end)
+        energy = fitted / (2 * self.config.sigma**2) / self._energy_divisor(begin, end)
+        return energy, squared
 
     def _decode(self, states: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
         """Frames (N, L, 3, H, W) in fp32 of states (N, L, d)."""
