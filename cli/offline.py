@@ -201,14 +201,23 @@ def _box(text: str) -> dict[str, float]:
 class EpochBar:
     """A tqdm progress bar fed by the pipeline's epoch reports."""
 
-    def __init__(self, total: int, done: int = 0) -> None:
+    def __init__(self, total: int, done: int = 0, before_first: str = "") -> None:
         from tqdm import tqdm
 
+        # `before_first` names what runs before epoch 1 (the warm start), so the bar isn't
+        # a silent 0/N meanwhile
         self.bar = tqdm(
-            total=total, initial=done, unit="epoch", dynamic_ncols=True, file=sys.stderr
+            total=total,
+            initial=done,
+            unit="epoch",
+            dynamic_ncols=True,
+            file=sys.stderr,
+            desc=before_first or None,
         )
 
     def __call__(self, report: Any) -> None:
+        if self.bar.desc:
+            self.bar.set_description_str("", refresh=False)
         self.bar.n = report.epoch
         self.bar.set_postfix(loss=f"{report.loss:.4g}", psnr=f"{report.psnr:.2f}dB", refresh=False)
         self.bar.refresh()
@@ -257,7 +266,8 @@ def run_training(
     resume_path = out / "resume.safetensors"
     if not resume and resume_path.exists():
         resume_path.unlink()  # a new run must not continue an old one
-    bar = EpochBar(config.epochs)
+    warming = config.warm_start == "pca" and not (resume and resume_path.exists())
+    bar = EpochBar(config.epochs, before_first="PCA warm start" if warming else "")
     try:
         with StopOnInterrupt() as stop:
             result = train_model(

@@ -240,7 +240,9 @@ def _make_learner(
         learner.load_state_tensors(*load_resume(resume, config))
         log.info("resumed from %s at epoch %d", resume, learner.epoch)
     elif config.warm_start == "pca":
+        began = time.perf_counter()
         learner.warm_start()
+        log.info("PCA warm start took %.1f s", time.perf_counter() - began)
     return learner
 
 

@@ -251,6 +251,18 @@ def test_a_warm_start_needs_complete_videos(tmp_path: Path, clip: Path) -> None:
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_a_warm_started_train_names_the_warm_start_before_its_first_epoch(
+    tmp_path: Path, clip: Path
+) -> None:
+    out = tmp_path / "o"
+    args = ("train", str(clip), "--out", str(out), "--epochs", "2", *TINY, "--warm-start", "pca")
+    code, output = run(*args)
+    assert code == 0, output
+    assert "PCA warm start" in output and (out / "model.safetensors").exists()
+    code, output = run(*args[:-2])  # the same run cold: no warm start announced
+    assert code == 0 and "PCA warm start" not in output
+
+
 def test_recover_without_a_mask(tmp_path: Path, clip: Path) -> None:
     code, output = run("recover", str(clip), "--out", str(tmp_path / "o"))
     assert code == 1 and "recover needs a mask" in error_line(output)
