@@ -261,13 +261,14 @@ def run_training(
 ) -> Any:
     """Train with a progress bar; Ctrl-C saves resume state and exits 130."""
     from model.errors import Cancelled
-    from model.pipeline import train_model
+    from model.pipeline import train_model, warms_up
 
     resume_path = out / "resume.safetensors"
     if not resume and resume_path.exists():
         resume_path.unlink()  # a new run must not continue an old one
-    warming = config.warm_start == "pca" and not (resume and resume_path.exists())
-    bar = EpochBar(config.epochs, before_first="PCA warm start" if warming else "")
+    bar = EpochBar(
+        config.epochs, before_first="PCA warm start" if warms_up(config, resume_path) else ""
+    )
     try:
         with StopOnInterrupt() as stop:
             result = train_model(

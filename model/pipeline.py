@@ -229,6 +229,12 @@ def train_lds(
     return TrainResult(checkpoint, files, metrics)
 
 
+def warms_up(config: TrainConfig, resume: Path | None) -> bool:
+    """Whether `train_model` runs the PCA warm start first: asked for, and not resuming."""
+    resuming = resume is not None and resume.exists()
+    return config.method == "abptt" and config.warm_start == "pca" and not resuming
+
+
 def _make_learner(
     config: TrainConfig, data: TrainingData, seed: int, device: torch.device, resume: Path | None
 ) -> ABPTTLearner:
@@ -239,7 +245,7 @@ def _make_learner(
     if resume is not None and resume.exists():
         learner.load_state_tensors(*load_resume(resume, config))
         log.info("resumed from %s at epoch %d", resume, learner.epoch)
-    elif config.warm_start == "pca":
+    elif warms_up(config, resume):
         began = time.perf_counter()
         learner.warm_start()
         log.info("PCA warm start took %.1f s", time.perf_counter() - began)
