@@ -35,6 +35,9 @@ def format_table(report: dict[str, Any]) -> str:
         f"noise floor: appearance {report['appearance_floor']:.4g}, "
         f"dynamics {report['dynamics_floor']:.4g} (two draws of the clip's own patches)"
     )
+    if "dynamics_by_seed" in report:
+        spread = " ".join(f"{value:.4g}" for value in report["dynamics_by_seed"])
+        lines.append(f"means of {report['seeds']} seeds; dynamics by seed: {spread}")
     return "\n".join(lines)
 
 
@@ -53,6 +56,14 @@ def _cell(part: dict[str, Any] | None, key: str) -> str:
 @click.option("--num-videos", default=2, show_default=True, type=int)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option(
+    "--seeds",
+    default=1,
+    show_default=True,
+    type=int,
+    help="average the reports of this many seeds (--seed, --seed + 1, ...); a report of few"
+    " syntheses scatters between seeds, so compare models over several",
+)
+@click.option(
     "--device", default="cpu", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])
 )
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
@@ -63,6 +74,7 @@ def evaluate(
     frames_multiple: int,
     num_videos: int,
     seed: int,
+    seeds: int,
     device: str,
     as_json: bool,
 ) -> None:
@@ -72,7 +84,7 @@ def evaluate(
     the training range (when VIDEO has them) and its first frame frozen are scored beside
     them as references.
     """
-    report = evaluate_model(checkpoint, video, frames_multiple, num_videos, seed, device)
+    report = evaluate_model(checkpoint, video, frames_multiple, num_videos, seed, device, seeds)
     click.echo(json.dumps(json_safe(report), indent=2) if as_json else format_table(report))
 
 

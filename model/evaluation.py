@@ -63,15 +63,26 @@ def synthesize(model: Any, num_videos: int, frames: int, seed: int, device: str)
 
 
 def evaluate_model(
-    path: Path, video: Path, multiple: int, num_videos: int, seed: int, device: str = "cpu"
+    path: Path,
+    video: Path,
+    multiple: int,
+    num_videos: int,
+    seed: int,
+    device: str = "cpu",
+    seeds: int = 1,
 ) -> dict[str, Any]:
-    """Synthesize `multiple` times the training length and score it against VIDEO's clip."""
-    from model.quality import quality_report
+    """Synthesize `multiple` times the training length and score it against VIDEO's clip;
+    with `seeds` > 1, the mean of the reports of seeds `seed`, `seed + 1`, ..."""
+    from model.quality import mean_report, quality_report
 
-    if multiple < 1 or num_videos < 1:
-        raise ValueError("--frames-multiple and --num-videos must be at least 1")
+    if multiple < 1 or num_videos < 1 or seeds < 1:
+        raise ValueError("--frames-multiple, --num-videos and --seeds must be at least 1")
     model = load_model(path, device)
     settings: ClipSettings = model.config
-    clip, held_out = read_clip(video, settings, multiple * settings.frames)
-    videos = synthesize(model, num_videos, multiple * settings.frames, seed, device)
-    return quality_report(videos, clip, held_out, seed=seed)
+    frames = multiple * settings.frames
+    clip, held_out = read_clip(video, settings, frames)
+    reports = [
+        quality_report(synthesize(model, num_videos, frames, s, device), clip, held_out, seed=s)
+        for s in range(seed, seed + seeds)
+    ]
+    return reports[0] if seeds == 1 else mean_report(reports)

@@ -189,3 +189,22 @@ def quality_report(
     frozen = np.repeat(clip[:1][None], synthesized.shape[1], axis=1)  # (1, T, S, S, 3)
     report["reference_frozen"] = scores(frozen, clip, seed)
     return report
+
+
+def mean_report(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Reports of several seeds as one: each distance and ratio averaged (counts, the first
+    report's), plus `seeds` and the per-seed `dynamics_by_seed` to show the spread."""
+    merged = _mean_of(reports)
+    merged["seeds"] = len(reports)
+    merged["dynamics_by_seed"] = [r["dynamics"] for r in reports]
+    return merged
+
+
+def _mean_of(parts: list[Any]) -> Any:
+    """The mean of matching floats; nested dicts averaged key by key; anything else, the first."""
+    first = parts[0]
+    if isinstance(first, dict):
+        return {key: _mean_of([p[key] for p in parts]) for key in first}
+    if isinstance(first, float):
+        return float(np.mean(parts))
+    return first

@@ -41,6 +41,30 @@ def test_evaluate_reports_a_trained_checkpoint(checkpoint: Path, clip: Path) -> 
     assert report["reference_frozen"]["motion_ratio"] == 0
 
 
+def test_evaluate_over_seeds_averages_the_single_seed_reports(checkpoint: Path, clip: Path) -> None:
+    def report(*extra: str) -> dict:
+        code, output = run("evaluate", str(checkpoint), str(clip), "--json", *extra)
+        assert code == 0, output
+        return json.loads(output)
+
+    singles = [report("--seed", str(seed)) for seed in (3, 4, 5)]
+    averaged = report("--seed", "3", "--seeds", "3")
+    assert averaged["seeds"] == 3
+    assert averaged["dynamics_by_seed"] == [single["dynamics"] for single in singles]
+    for key in ("dynamics", "motion_ratio", "drift"):
+        assert averaged[key] == pytest.approx(sum(s[key] for s in singles) / 3)
+    frozen = [s["reference_frozen"]["appearance"] for s in singles]
+    assert averaged["reference_frozen"]["appearance"] == pytest.approx(sum(frozen) / 3)
+    assert len(set(averaged["dynamics_by_seed"])) == 3  # the seeds did draw different videos
+    code, output = run("evaluate", str(checkpoint), str(clip), "--seeds", "2")
+    assert code == 0 and "means of 2 seeds; dynamics by seed:" in output
+
+
+def test_evaluate_refuses_zero_seeds(checkpoint: Path, clip: Path) -> None:
+    code, output = run("evaluate", str(checkpoint), str(clip), "--seeds", "0")
+    assert code == 1 and "--seeds must be at least 1" in error_line(output)
+
+
 def test_evaluate_prints_a_table(checkpoint: Path, clip: Path) -> None:
     code, output = run("evaluate", str(checkpoint), str(clip), "--num-videos", "1")
     assert code == 0, output
