@@ -149,7 +149,7 @@ class ABPTTLearner:
         fit_generator(
             lambda begin, end: self._path_energy(states, begin, end),
             self._chunk_bounds(),
-            self.optimizer,
+            self._parameter_step,
         )
         # the path was fitted with an optimizer of its own: these steps give the transition
         # moments in the training optimizer before Langevin moves the chains

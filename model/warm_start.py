@@ -60,13 +60,10 @@ def fit_path(
 def fit_generator(
     chunk_energy: Callable[[int, int], torch.Tensor],
     bounds: list[tuple[int, int]],
-    optimizer: torch.optim.Optimizer,
+    step: Callable[[torch.Tensor], None],
 ) -> None:
     """Fit the generator to decode the frames from their fitted states, chunk by chunk (the
-    batch statistics training sees), with the training optimizer."""
+    batch statistics training sees), with `step`: the training's own parameter step."""
     for _ in range(GENERATOR_STEPS):
         for begin, end in bounds:
-            energy = chunk_energy(begin, end)
-            optimizer.zero_grad(set_to_none=True)
-            energy.backward()
-            optimizer.step()
+            step(chunk_energy(begin, end))
