@@ -5,14 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic import Strict as NoCoercion
 
 from model.config import SynthesisConfig, TrainConfig, with_recovery_defaults
 from model.masks import MissingFramesMask, RegionsMask
 
 T = TypeVar("T")
 Id = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z]+_[0-9a-f]+$")]
-Seed = Annotated[int, Field(ge=0, le=2**63 - 1)]
+Seed = Annotated[int, NoCoercion(), Field(ge=0, le=2**63 - 1)]
 
 
 class Strict(BaseModel):
@@ -158,6 +166,10 @@ class JobRead(BaseModel):
     config: dict[str, Any]
     seed: int
     cancel_requested: bool
+    attempts: int = Field(
+        description="times a worker started it; events carry the attempt, so a resumed run's "
+        "progress is told apart from the first"
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -61,15 +61,20 @@ def _wal_broker(settings: Settings) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
 
 
+def _check_bind(settings: Settings, host: str) -> None:
+    """Refuse open mode off the loopback interface, before anything is migrated or started."""
+    try:
+        settings.check_bind(host)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+
+
 def _run_api(settings: Settings, host: str) -> None:
     import uvicorn
 
     from api.app import create_app
 
-    try:
-        settings.check_bind(host)
-    except ValueError as err:
-        raise click.ClickException(str(err)) from None
+    _check_bind(settings, host)
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -103,6 +108,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     """API + one embedded worker: SQLite database and broker, files under the data dir."""
     resolved = data_dir.expanduser().resolve() if data_dir else None
     settings = _settings(host=host, port=port, data_dir=resolved)
+    _check_bind(settings, settings.host)
     _logging(settings)
     _migrate(settings)
     _wal_broker(settings)

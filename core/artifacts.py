@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from types import TracebackType
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +29,20 @@ def add_artifact(
     """Move `source` into the store and record it."""
     artifact_id = new_id("art")
     key = f"artifacts/{artifact_id}/{source.name}"
+    return _record(session, store, artifact_id, key, job_id, owner_id, kind, source, media_type)
+
+
+def _record(
+    session: Session,
+    store: ArtifactStore,
+    artifact_id: str,
+    key: str,
+    job_id: str,
+    owner_id: str | None,
+    kind: str,
+    source: Path,
+    media_type: str,
+) -> Artifact:
     size, sha256 = store.adopt(source, key)
     artifact = Artifact(
         id=artifact_id,
@@ -42,6 +58,50 @@ def add_artifact(
     session.add(artifact)
     session.flush()
     return artifact
+
+
+class Publication:
+    """A job's outputs moved into the store and recorded in one step: used around the
+    session whose commit records them, so a failure anywhere before that commit ends (a move,
+    a row, the commit itself) deletes every file it had moved and no file is left without
+    its row."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+        self.keys: list[str] = []
+
+    def __enter__(self) -> Publication:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            for key in self.keys:
+                self.store.delete(key)
+                with contextlib.suppress(OSError):
+                    self.store.path(key).parent.rmdir()  # artifacts/<id>/, now empty
+
+    def add(
+        self,
+        *,
+        session: Session,
+        job_id: str,
+        owner_id: str | None,
+        kind: str,
+        source: Path,
+        media_type: str,
+    ) -> Artifact:
+        """Move `source` into the store and record it (undone if the step fails)."""
+        artifact_id = new_id("art")
+        key = f"artifacts/{artifact_id}/{source.name}"
+        self.keys.append(key)
+        return _record(
+            session, self.store, artifact_id, key, job_id, owner_id, kind, source, media_type
+        )
 
 
 def get_artifact(*, session: Session, owner_id: str | None, artifact_id: str) -> Artifact:

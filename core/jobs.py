@@ -23,6 +23,7 @@ from core.tables import Job, JobEvent, utcnow
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STATUSES = ("queued", "running", *sorted(TERMINAL))
 TYPES = ("train", "synthesize")
+MAX_ATTEMPTS = 3  # lost workers before a job fails `worker_lost` (DYNGEN_MAX_ATTEMPTS)
 
 
 class LeaseLost(Exception):
@@ -109,16 +110,22 @@ def list_jobs(
     return page(session, stmt, Job.id, limit=limit, cursor=cursor)
 
 
-def claim_job(*, session: Session, job_id: str, worker: str, lease_seconds: float) -> Claim:
-    """Take the job's lease if it is queued or its last runner's lease ran out."""
+def claim_job(
+    *,
+    session: Session,
+    job_id: str,
+    worker: str,
+    lease_seconds: float,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> Claim:
+    """Take the job's lease if it is queued (or its last runner died: see `reap_lost`)."""
+    reaped = reap_lost(session=session, job_id=job_id, max_attempts=max_attempts)
+    if reaped is not None and reaped.status in TERMINAL:
+        return Claim(ClaimOutcome.DONE, reaped)
     now = utcnow()
-    claimable = or_(
-        Job.status == "queued",
-        and_(Job.status == "running", Job.lease_expires_at < now),
-    )
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, claimable, Job.cancel_requested.is_(False))
+        .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
         .values(
             status="running",
             lease_owner=worker,
@@ -133,19 +140,60 @@ def claim_job(*, session: Session, job_id: str, worker: str, lease_seconds: floa
     if job is None:
         return Claim(ClaimOutcome.DONE)
     if getattr(result, "rowcount", 0) == 1:
+        # a client following the events sees each attempt begin (and where it resumes)
         add_event(session=session, job_id=job_id, kind="status", data=_running_data(job))
         return Claim(ClaimOutcome.CLAIMED, job)
-    if job.status == "running" and job.cancel_requested:
-        # Its runner died after a cancel was asked for: nobody will run it again.
-        _finish(session, job, "cancelled", error=None, metrics=None)
-        return Claim(ClaimOutcome.DONE, job)
     if job.status == "running" and job.lease_expires_at is not None:
         return Claim(ClaimOutcome.BUSY, job, _seconds_until(job.lease_expires_at, now))
     return Claim(ClaimOutcome.DONE, job)
 
 
+def reap_lost(*, session: Session, job_id: str, max_attempts: int = MAX_ATTEMPTS) -> Job | None:
+    """A running job whose lease ran out lost its worker: count it, then queue the job again,
+    or end it (cancelled if a cancel was asked for, failed `worker_lost` past
+    `max_attempts`); None if the job's lease is live or it isn't running."""
+    now = utcnow()
+    # One conditional UPDATE: of a sweeper and a claiming worker, only one counts the loss.
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running", Job.lease_expires_at < now)
+        .values(
+            status="queued",
+            lease_owner=None,
+            lease_expires_at=None,
+            eta_seconds=None,
+            lost_attempts=Job.lost_attempts + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    job = session.get_one(Job, job_id, populate_existing=True)
+    if job.cancel_requested:
+        # its runner died after a cancel was asked for: nobody will run it again
+        _finish(session, job, "cancelled", error=None, metrics=None)
+    elif job.lost_attempts >= max_attempts:
+        _finish(session, job, "failed", error=_worker_lost(job.lost_attempts), metrics=None)
+    else:
+        data = {"status": "queued", "reason": "worker_lost", "attempt": job.attempts}
+        add_event(session=session, job_id=job_id, kind="status", data=data)
+    return job
+
+
+def _worker_lost(lost: int) -> dict[str, str]:
+    message = (
+        f"the job's worker was lost {lost} times (killed mid-job, perhaps for memory); "
+        "it is not retried again"
+    )
+    return {"code": "worker_lost", "message": message}
+
+
 def _running_data(job: Job) -> dict[str, Any]:
-    return {"status": "running", "attempt": job.attempts, "worker": job.lease_owner}
+    data = {"status": "running", "attempt": job.attempts, "worker": job.lease_owner}
+    if job.attempts > 1:
+        # progress restarts from the last saved state: say so rather than run backwards
+        data["resumed_after_epoch"] = job.epoch
+    return data
 
 
 def _seconds_until(when: datetime, now: datetime) -> float:
@@ -212,12 +260,16 @@ def finish_job(
     metrics: dict[str, Any] | None = None,
     error: dict[str, str] | None = None,
 ) -> Job:
-    """Move a running job to a terminal status, if this worker still holds it."""
+    """Move a running job to a terminal status, if this worker still holds it. A job whose
+    cancel was asked for ends `cancelled` instead of `succeeded`: a cancel the API accepted
+    always wins until the outputs are published (this row lock is taken before they are)."""
     if status not in TERMINAL:
         raise ValueError(f"{status!r} is not a terminal status")
     job = session.scalar(select(Job).where(_held(job_id, worker)).with_for_update())
     if job is None:
         raise LeaseLost(job_id)
+    if status == "succeeded" and job.cancel_requested:
+        status, metrics = "cancelled", None
     _finish(session, job, status, error=error, metrics=metrics)
     return job
 

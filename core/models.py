@@ -57,6 +57,13 @@ def usable_model(*, session: Session, owner_id: str | None, model_id: str) -> Tr
         )
         if training is None:
             raise
+        if training.status in ("failed", "cancelled"):
+            raise Conflict(
+                f"model {model_id} will never be ready: its training job {training.id} "
+                f"{training.status}",
+                code="model_unavailable",
+                details={"job_id": training.id, "status": training.status},
+            ) from None
         raise Conflict(
             f"model {model_id} isn't ready: its training job {training.id} "
             f"has status {training.status}",

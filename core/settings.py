@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,7 +10,28 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from model.masks import MaskLimits
+
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# A job may plan on this share of the machine's memory; the rest is the OS, the API and
+# the estimate's margin of error.
+JOB_MEMORY_SHARE = 0.75
+# 50x the work of the authors' default job (3000 epochs of 60 64x64 frames, ~2e15 FLOPs):
+# hours on a GPU, weeks on a CPU.
+DEFAULT_MAX_JOB_FLOPS = 1e17
+
+
+def machine_memory() -> int:
+    """The machine's physical memory in bytes (or 8 GiB where the OS won't say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 1024**3
+
+
+def default_job_memory() -> int:
+    """What one job may use by default: a share of this machine's memory."""
+    return int(machine_memory() * JOB_MEMORY_SHARE)
 
 
 class Settings(BaseSettings):
@@ -46,7 +68,26 @@ class Settings(BaseSettings):
         default=100_000, ge=1, description="num_videos x frames of one synthesis job"
     )
 
+    # what a job may cost (model/budget.py estimates it; API and worker both check)
+    max_job_memory_bytes: int = Field(
+        default_factory=default_job_memory,
+        ge=1,
+        description="a job's estimated peak memory; default 3/4 of this machine's memory",
+    )
+    max_job_flops: float = Field(
+        default=DEFAULT_MAX_JOB_FLOPS, gt=0, description="a job's estimated floating-point work"
+    )
+
     # how workers run jobs
+    max_attempts: int = Field(
+        default=3, ge=1, description="workers a job may lose (killed mid-job) before it fails"
+    )
+    orphan_grace_seconds: float = Field(
+        default=3600.0, ge=0, description="stored files without a row older than this go"
+    )
+    orphan_check_seconds: float = Field(
+        default=600.0, gt=0, description="how often a worker's sweeper looks for such files"
+    )
     device: str = Field(
         default="auto", description="torch device for the worker: auto, cpu, cuda, ..."
     )
@@ -107,6 +148,15 @@ class Settings(BaseSettings):
                 f"DYNGEN_AUTH=open serves without API keys and is only allowed on 127.0.0.1, "
                 f"not {host!r}; set DYNGEN_AUTH=apikey and create keys with `dyngen apikey create`"
             )
+
+
+def mask_limits(settings: Settings) -> MaskLimits:
+    """The bounds a mask file is held to, at upload and again in the worker."""
+    return MaskLimits(
+        max_bytes=settings.max_upload_bytes,
+        max_frames=settings.max_video_frames,
+        max_side=settings.max_video_side,
+    )
 
 
 @lru_cache(maxsize=1)

@@ -102,6 +102,8 @@ class ArtifactStore:
         # A move across filesystems is a copy: copy to a temp name first, then rename.
         shutil.move(source, partial)
         os.replace(partial, target)
+        # a move keeps the source's age: the orphan check's grace counts from publication
+        os.utime(target)
         return target.stat().st_size, digest.hexdigest()
 
     def delete(self, key: str) -> None:
@@ -117,12 +119,19 @@ class ArtifactStore:
                 removed += 1
         return removed
 
-    def work_dir(self, name: str) -> Path:
-        """An empty scratch directory inside the store, for a job's outputs."""
-        path = self.tmp / name
+    def work_dir(self, job_id: str, attempt: int) -> Path:
+        """An empty scratch directory inside the store for one attempt at a job's outputs
+        (an attempt's own: a worker that lost its lease never clears its successor's)."""
+        path = self.tmp / f"job-{job_id}-{attempt}"
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
         return path
+
+    def drop_job_files(self, job_id: str) -> None:
+        """Delete a finished job's resume state and every attempt's scratch directory."""
+        self.drop_resume(job_id)
+        for path in self.tmp.glob(f"job-{job_id}-*"):
+            shutil.rmtree(path, ignore_errors=True)
 
     def resume_path(self, job_id: str) -> Path:
         """Where a training job keeps its resume state between attempts."""

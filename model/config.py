@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 IMAGE_SIZES = (16, 32, 64, 128, 256)
+# Configs are strict: a JSON string or boolean where a number belongs ("epochs": "3", true)
+# is refused, never coerced. Tuples alone stay lax so JSON arrays are taken, but their items
+# are strict too.
+STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+Width = Annotated[int, Strict()]
 
 
 # Presets fill the fields a config leaves unset. `faithful` is the plain port of the authors'
@@ -42,7 +47,7 @@ def with_recovery_defaults(fields: dict[str, object]) -> dict[str, object]:
 class TrainConfig(BaseModel):
     """Hyperparameters of one training run; defaults are the authors' release (DESIGN 1)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     preset: Literal["default", "faithful"] = Field(
         "default", description="defaults for unset fields: default, or the authors' plain algorithm"
@@ -66,7 +71,7 @@ class TrainConfig(BaseModel):
     state_dim: int = Field(100, ge=1, le=4096)
     noise_dim: int = Field(100, ge=1, le=4096)
     content_dim: int = Field(0, ge=0, le=4096, description="per-video content vector, 0 = none")
-    mlp_widths: tuple[int, ...] = Field((20, 20), min_length=1, max_length=8)
+    mlp_widths: tuple[Width, ...] = Field((20, 20), min_length=1, max_length=8, strict=False)
     mlp_activation: Literal["tanh", "relu", "leaky_relu"] = Field(
         "tanh",
         description="hidden units of the transition MLP; ReLU units die and freeze the noise",
@@ -169,14 +174,23 @@ class TrainConfig(BaseModel):
 class SynthesisConfig(BaseModel):
     """What to generate from a trained model."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = STRICT
 
     num_videos: int = Field(2, ge=1, le=256)
     frames: int = Field(120, ge=1, le=100_000)
     fps: float = Field(25.0, gt=0, le=240)
-    formats: tuple[Literal["mp4", "gif"], ...] = Field(("mp4",), min_length=1)
+    formats: tuple[Literal["mp4", "gif"], ...] = Field(("mp4",), min_length=1, strict=False)
     fresh_state: bool = Field(False, description="draw s_0 from N(0, I) instead of the learned one")
     content: int | None = Field(
         0, ge=0, description="training video whose content vector is used; null = fresh draw"
     )
     noise_scale: float = Field(1.0, ge=0, le=10)
+
+    @field_validator("formats")
+    @classmethod
+    def _distinct_formats(cls, formats: tuple[str, ...]) -> tuple[str, ...]:
+        """Each format once: a repeated one would name the same output file twice."""
+        repeated = sorted({f for f in formats if formats.count(f) > 1})
+        if repeated:
+            raise ValueError(f"each format may be given once; repeated: {', '.join(repeated)}")
+        return formats

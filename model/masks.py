@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, BinaryIO, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from model.errors import MaskError, VideoError
+
+MASK_SUFFIXES = (".npy", ".mat")
+# Bytes per element of the MATLAB classes scipy reads as plain numeric arrays; cells,
+# structs, sparse and char arrays can't be sized from their headers and are refused.
+MAT_ITEMSIZE = {"double": 8, "single": 4, "logical": 1} | {
+    f"{sign}int{bits}": bits // 8 for sign in ("", "u") for bits in (8, 16, 32, 64)
+}
+FrameIndex = Annotated[int, Strict(), Field(ge=0)]
+Fraction = Annotated[float, Strict()]
+
+
+class MaskTooLarge(MaskError):
+    """A mask file whose arrays unpack to more than the limit allows."""
+
+    code = "mask_too_large"
+
+
+@dataclass(frozen=True)
+class MaskLimits:
+    """Bounds on a mask file, the same at upload and in the worker; None = unbounded."""
+
+    max_bytes: int | None = None  # every array in the file, unpacked, together
+    max_frames: int | None = None
+    max_side: int | None = None
 
 
 class MissingFramesMask(BaseModel):
@@ -16,18 +42,18 @@ class MissingFramesMask(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["missing_frames"] = "missing_frames"
-    frames: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    frames: list[FrameIndex] = Field(min_length=1)
 
 
 class Box(BaseModel):
     """A rectangle in fractions of the (square) frame; `frames` None means every frame."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    x: float = Field(ge=0, le=1)
-    y: float = Field(ge=0, le=1)
-    width: float = Field(gt=0, le=1)
-    height: float = Field(gt=0, le=1)
-    frames: list[Annotated[int, Field(ge=0)]] | None = None
+    x: Fraction = Field(ge=0, le=1)
+    y: Fraction = Field(ge=0, le=1)
+    width: Fraction = Field(gt=0, le=1)
+    height: Fraction = Field(gt=0, le=1)
+    frames: list[FrameIndex] | None = None
 
 
 class RegionsMask(BaseModel):
@@ -44,6 +70,15 @@ class FileMask(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["file"] = "file"
     path: str
+    # the service's limits (the worker passes the ones uploads were checked against)
+    max_bytes: int | None = None
+    max_frames: int | None = None
+    max_side: int | None = None
+
+    @property
+    def limits(self) -> MaskLimits:
+        """The bounds this file is read under."""
+        return MaskLimits(self.max_bytes, self.max_frames, self.max_side)
 
 
 MaskSpec = Annotated[MissingFramesMask | RegionsMask | FileMask, Field(discriminator="kind")]
@@ -79,7 +114,7 @@ def build_visible(
     elif isinstance(spec, RegionsMask):
         occluded = _regions(spec, frames, image_size)
     else:
-        occluded = _from_file(Path(spec.path), frames, image_size, source_size, resize)
+        occluded = _from_file(spec, frames, image_size, source_size, resize)
     if occluded.all():
         raise MaskError("the mask hides every pixel: nothing is left to learn from")
     return ~occluded
@@ -132,14 +167,15 @@ def check_mask_fits(
 
 
 def _from_file(
-    path: Path, frames: int, size: int, source_size: tuple[int, int] | None, resize: str
+    spec: FileMask, frames: int, size: int, source_size: tuple[int, int] | None, resize: str
 ) -> np.ndarray:
     """Read, check and resize a mask file to (T, S, S) occluded."""
+    path = Path(spec.path)
     if not path.is_file():
         raise MaskError(f"{path}: no such mask file")
     suffix = path.suffix.lower()
-    if suffix in (".mat", ".npy"):
-        full = _read_mat(path) if suffix == ".mat" else _read_npy(path)
+    if suffix in MASK_SUFFIXES:
+        full = read_mask_array(path, spec.limits)
         shape = (full.shape[0], full.shape[1], full.shape[2])
         occluded = _resize_nearest(full, size, resize)
     else:
@@ -150,22 +186,125 @@ def _from_file(
     return occluded
 
 
-def _read_mat(path: Path) -> np.ndarray:
-    """The authors' layout: key `masks`, H x W x T (x C), 1 = occluded -> (T, H, W) bool."""
+def read_mask_array(path: Path, limits: MaskLimits) -> np.ndarray:
+    """A .mat or .npy mask as (T, H, W) bool, 1 = occluded; checked against `limits` from
+    its headers before any data is read or unpacked."""
+    if path.suffix.lower() == ".mat":
+        name, _ = inspect_mat(path, limits)
+        return _read_mat(path, name)
+    inspect_npy(path, limits)
+    return _read_npy(path)
+
+
+def inspect_mask_file(
+    path: Path, limits: MaskLimits, suffix: str | None = None
+) -> tuple[int, int, int]:
+    """The (T, H, W) of a .mat or .npy mask (by `suffix`, default the path's) from its headers
+    alone, within `limits`."""
+    if (suffix or path.suffix).lower() == ".mat":
+        return inspect_mat(path, limits)[1]
+    return inspect_npy(path, limits)
+
+
+def inspect_mat(path: Path, limits: MaskLimits) -> tuple[str, tuple[int, int, int]]:
+    """The mask variable's name and (T, H, W); every variable in the file is counted."""
     import scipy.io  # scipy is slow to import; only .mat masks need it
 
     try:
-        content = scipy.io.loadmat(str(path))
+        variables = scipy.io.whosmat(str(path))
     except NotImplementedError:
         raise MaskError(
             f"{path}: MATLAB v7.3 (HDF5) files are not supported; save with -v7"
         ) from None
     except (ValueError, TypeError, OSError) as err:
+        raise MaskError(f"{path}: not a readable MATLAB v5 .mat file ({err})") from None
+    found = {name: (tuple(int(n) for n in shape), kind) for name, shape, kind in variables}
+    if "masks" not in found and len(found) != 1:
+        raise MaskError(f"{path}: no `masks` array (found {sorted(found) or 'none'})")
+    name = "masks" if "masks" in found else next(iter(found))
+    for other, (_, kind) in found.items():
+        if kind not in MAT_ITEMSIZE:
+            raise MaskError(f"{path}: variable `{other}` is a MATLAB {kind}, not a numeric array")
+    # .mat variables may be zlib-compressed: a small file can unpack to gigabytes. Every
+    # variable counts, also those the reader never loads.
+    unpacked = sum(math.prod(shape) * MAT_ITEMSIZE[kind] for shape, kind in found.values())
+    _check_bytes(path, unpacked, limits)
+    shape = found[name][0]
+    if len(shape) not in (3, 4):
+        raise MaskError(f"{path}: mask shape {shape} is not H x W x T (x C)")
+    height, width, frames = shape[:3]
+    return name, _check_shape(path, (frames, height, width), limits)
+
+
+def inspect_npy(path: Path, limits: MaskLimits) -> tuple[int, int, int]:
+    """The (T, H, W) of a .npy mask from its header; refuses pickles and short files."""
+    try:
+        with path.open("rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else _header_2_0
+            shape, _, dtype = read(f)
+            data_bytes = path.stat().st_size - f.tell()
+    except (ValueError, OSError) as err:
+        raise MaskError(f"{path}: not a .npy array ({err})") from None
+    if dtype.hasobject:
+        raise MaskError(f"{path}: object arrays are not accepted (they would need unpickling)")
+    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        raise MaskError(f"{path}: the array holds {dtype}, not numbers")
+    # A header may promise more than the file holds; np.load would allocate what it promises.
+    declared = math.prod(shape) * dtype.itemsize
+    if declared != data_bytes:
+        raise MaskError(
+            f"{path}: the header declares {declared} bytes of data, the file has {data_bytes}"
+        )
+    _check_bytes(path, declared, limits)
+    if len(shape) == 2:
+        shape = (1, *shape)
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
+        raise MaskError(f"{path}: mask shape {shape} is not T x H x W (x C, C 1 or 3)")
+    frames, height, width = (int(n) for n in shape[:3])
+    return _check_shape(path, (frames, height, width), limits)
+
+
+def _header_2_0(f: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
+    # Versions 2 and 3 share the header layout apart from its encoding.
+    return np.lib.format.read_array_header_2_0(f)
+
+
+def _check_bytes(path: Path, unpacked: int, limits: MaskLimits) -> None:
+    if limits.max_bytes is not None and unpacked > limits.max_bytes:
+        raise MaskTooLarge(
+            f"{path}: the file's arrays unpack to {unpacked} bytes, more than the limit of "
+            f"{limits.max_bytes}"
+        )
+
+
+def _check_shape(
+    path: Path, shape: tuple[int, int, int], limits: MaskLimits
+) -> tuple[int, int, int]:
+    frames, height, width = shape
+    if min(shape) < 1:
+        raise MaskError(f"{path}: mask shape {shape} is empty")
+    if limits.max_frames is not None and frames > limits.max_frames:
+        raise MaskTooLarge(f"{path}: the mask has {frames} frames, more than {limits.max_frames}")
+    if limits.max_side is not None and max(height, width) > limits.max_side:
+        raise MaskTooLarge(
+            f"{path}: mask frames are {width}x{height}, more than {limits.max_side} a side"
+        )
+    return shape
+
+
+def _read_mat(path: Path, name: str) -> np.ndarray:
+    """The authors' layout: key `masks`, H x W x T (x C), 1 = occluded -> (T, H, W) bool."""
+    import scipy.io
+
+    try:
+        # only the mask variable is unpacked; the others were counted, never loaded
+        content = scipy.io.loadmat(str(path), variable_names=[name])
+    except (ValueError, TypeError, OSError, NotImplementedError) as err:
         raise MaskError(f"{path}: not a readable .mat file ({err})") from None
-    arrays = {k: v for k, v in content.items() if not k.startswith("__")}
-    if "masks" not in arrays and len(arrays) != 1:
-        raise MaskError(f"{path}: no `masks` array (found {sorted(arrays) or 'none'})")
-    array = np.asarray(arrays.get("masks", next(iter(arrays.values()))))
+    if name not in content:
+        raise MaskError(f"{path}: no `{name}` array")
+    array = np.asarray(content[name])
     if array.ndim == 4:
         array = array.max(axis=3)
     if array.ndim != 3:

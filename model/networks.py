@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from model.budget import generator_channels
 from model.config import TrainConfig
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -47,14 +46,6 @@ class LinearTransition(nn.Module):
         """(N, d), (N, k) -> (N, d)."""
         # the identity keeps the initial map (weights ~ 1e-3) from collapsing the state to 0
         return state + self.affine(torch.cat([noise, state], dim=-1))
-
-
-def generator_channels(image_size: int, base: int) -> list[int]:
-    """Output channels of each transposed conv, input side first, ending with 3 (RGB)."""
-    layers = int(math.log2(image_size))
-    # counted from the output: base, 2 base, 4 base, 8 base, 8 base, ...
-    hidden = [min(base * 2**j, base * 8) for j in range(layers - 1)]
-    return [*reversed(hidden), 3]
 
 
 class Generator(nn.Module):

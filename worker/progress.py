@@ -48,8 +48,11 @@ class Reporter:
         job_id: str,
         worker: str,
         started_at: datetime | None = None,
+        *,
+        attempt: int = 1,
     ) -> None:
         self.settings = settings
+        self.attempt = attempt  # in every progress event, so a client sees a new attempt
         # the deadline counts from the job's first start, so a resumed attempt doesn't reset it
         self.deadline = _deadline(started_at, settings.job_timeout_seconds)
         self.timed_out = threading.Event()
@@ -117,6 +120,7 @@ class Reporter:
             )
 
     def _write(self, progress: dict[str, Any]) -> None:
+        progress = progress | {"attempt": self.attempt}
         try:
             # A missed progress line is no reason to lose hours of training: after the
             # retries, training goes on and the next epoch writes again.

@@ -8,19 +8,19 @@ import os
 import shutil
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import jobs, models
-from core.artifacts import add_artifact
+from core import budget, jobs, models
+from core.artifacts import Publication
 from core.db import session_factory, session_scope
-from core.errors import NotFound
+from core.errors import NotFound, ServiceError
 from core.queue import CeleryQueue
-from core.settings import Settings
+from core.settings import Settings, mask_limits
 from core.storage import ArtifactStore
 from core.tables import Job, Video
 from worker import shutdown
@@ -45,6 +45,8 @@ class Run:
     job: Job
     worker: str
     work_dir: Path
+    # absolute paths of the job's inputs -> how its error messages name them
+    names: dict[str, str] = field(default_factory=dict)
 
 
 def worker_name() -> str:
@@ -56,15 +58,23 @@ def run_job(job_id: str, settings: Settings) -> jobs.Claim:
     """Claim the job and run it to a terminal status; returns what the claim found."""
     sessions = session_factory(settings.db_url, settings.connect_timeout)
     worker = worker_name()
+    store = ArtifactStore(settings.store_dir)
     with session_scope(sessions) as session:
         claim = jobs.claim_job(
-            session=session, job_id=job_id, worker=worker, lease_seconds=settings.lease_seconds
+            session=session,
+            job_id=job_id,
+            worker=worker,
+            lease_seconds=settings.lease_seconds,
+            max_attempts=settings.max_attempts,
         )
     if claim.outcome is not jobs.ClaimOutcome.CLAIMED or claim.job is None:
+        if claim.job is not None and claim.job.status in jobs.TERMINAL:
+            # e.g. its last worker died and it was just ended: nothing will resume it
+            store.drop_job_files(job_id)
         log.info("job %s: %s, not running it", job_id, claim.outcome.value)
         return claim
-    store = ArtifactStore(settings.store_dir)
-    run = Run(settings, sessions, store, claim.job, worker, store.work_dir(f"job-{job_id}"))
+    work_dir = store.work_dir(job_id, claim.job.attempts)
+    run = Run(settings, sessions, store, claim.job, worker, work_dir)
     log.info("job %s: %s started (attempt %d)", job_id, claim.job.type, claim.job.attempts)
     try:
         _execute(run)
@@ -77,7 +87,14 @@ def _execute(run: Run) -> None:
     """Run the job, mapping every way it can end to a terminal status (or back to the queue)."""
     from model.errors import Cancelled, DyngenError
 
-    reporter = Reporter(run.settings, run.sessions, run.job.id, run.worker, run.job.started_at)
+    reporter = Reporter(
+        run.settings,
+        run.sessions,
+        run.job.id,
+        run.worker,
+        run.job.started_at,
+        attempt=run.job.attempts,
+    )
     with reporter:
         try:
             if run.job.type == "train":
@@ -88,9 +105,9 @@ def _execute(run: Run) -> None:
             log.warning("job %s: another worker holds the lease now; leaving it", run.job.id)
         except Cancelled:
             _stopped(run, reporter)
-        except (DyngenError, MissingInput) as err:
+        except (DyngenError, MissingInput, ServiceError) as err:
             log.info("job %s failed: %s", run.job.id, err)
-            _end(run, "failed", error={"code": err.code, "message": str(err)})
+            _end(run, "failed", error={"code": err.code, "message": public_message(run, err)})
         except (OperationalError, InterfaceError) as err:
             # The database went away: the job can't be marked anything. It keeps its lease
             # and resume state; once the lease runs out the sweeper sends it again.
@@ -162,24 +179,46 @@ def _end(run: Run, status: str, error: dict[str, str] | None = None) -> None:
         log.warning("job %s: lease lost before it could be marked %s", run.job.id, status)
         return
     # failed and cancelled are final: nothing will resume the job, so its state goes
-    run.store.drop_resume(run.job.id)
+    run.store.drop_job_files(run.job.id)
 
 
-def _video_path(run: Run, session: Session, video_id: str) -> Path:
+def public_message(run: Run, err: Exception) -> str:
+    """The error's text as the job's owner may read it: inputs by id, no storage paths."""
+    text = str(err)
+    for path, name in sorted(run.names.items(), key=lambda item: -len(item[0])):
+        text = text.replace(path, name)
+    text = text.replace(str(run.work_dir), "the job's output")
+    return text.replace(str(run.store.root), "storage")
+
+
+def _video(run: Run, session: Session, video_id: str) -> Video:
     video = session.get(Video, video_id)
     if video is None or video.owner_id != run.job.owner_id:
         raise MissingInput(f"video {video_id} was deleted after the job was created")
-    return run.store.path(video.storage_key)
+    return video
 
 
-def _mask(run: Run, session: Session) -> Any:
+def _video_path(run: Run, video: Video) -> Path:
+    path = run.store.path(video.storage_key)
+    run.names[str(path)] = f"{video.kind} {video.id}"
+    return path
+
+
+def _mask(run: Run, mask_file: Video | None) -> Any:
     from model.masks import FileMask, MissingFramesMask, RegionsMask
 
     spec = run.job.mask
     if spec is None:
         return None
-    if spec["kind"] == "upload":
-        return FileMask(path=str(_video_path(run, session, spec["video_id"])))
+    if mask_file is not None:
+        # read under the limits the upload was checked against
+        limits = mask_limits(run.settings)
+        return FileMask(
+            path=str(_video_path(run, mask_file)),
+            max_bytes=limits.max_bytes,
+            max_frames=limits.max_frames,
+            max_side=limits.max_side,
+        )
     cls = MissingFramesMask if spec["kind"] == "missing_frames" else RegionsMask
     return cls.model_validate(spec)
 
@@ -188,12 +227,20 @@ def _train(run: Run, reporter: Reporter) -> None:
     from model.config import TrainConfig
     from model.pipeline import train_model
 
+    config = TrainConfig.model_validate(run.job.config)
+    spec = run.job.mask
     with session_scope(run.sessions) as session:
-        videos = [_video_path(run, session, v) for v in run.job.video_ids]
-        mask = _mask(run, session)
+        rows = [_video(run, session, v) for v in run.job.video_ids]
+        mask_file = None
+        if spec is not None and spec["kind"] == "upload":
+            mask_file = _video(run, session, spec["video_id"])
+    # checked again here: the API that queued it may have had other limits than this worker
+    budget.check_budget(budget.train_estimate(config, rows, spec, mask_file), run.settings)
+    videos = [_video_path(run, v) for v in rows]
+    mask = _mask(run, mask_file)
     resume = run.store.resume_path(run.job.id)
     result = train_model(
-        TrainConfig.model_validate(run.job.config),
+        config,
         videos,
         run.work_dir,
         mask=mask,
@@ -205,9 +252,9 @@ def _train(run: Run, reporter: Reporter) -> None:
         resume_every=run.settings.resume_every,
     )
     metrics = jsonable({**result.metrics, "warnings": result.warnings})
-    with session_scope(run.sessions) as session:
-        # Finish first: it locks the row and proves the lease is still ours before any
-        # file moves into the store.
+    # Finish first: it locks the row and proves the lease is still ours before any file
+    # moves into the store; outputs and rows commit together or not at all.
+    with Publication(run.store) as publication, session_scope(run.sessions) as session:
         job = jobs.finish_job(
             session=session,
             job_id=run.job.id,
@@ -215,43 +262,49 @@ def _train(run: Run, reporter: Reporter) -> None:
             status="succeeded",
             metrics=metrics,
         )
-        checkpoint_id = None
-        for output in result.files:
-            artifact = _store_output(run, session, output)
-            if output.path == result.checkpoint:
-                checkpoint_id = artifact.id
-        assert checkpoint_id is not None, "train_model lists its checkpoint among its files"
-        models.add_model(session=session, job=job, checkpoint_id=checkpoint_id, metrics=metrics)
-    run.store.drop_resume(run.job.id)
+        if job.status == "succeeded":  # not cancelled at the last moment
+            checkpoint_id = None
+            for output in result.files:
+                artifact = _store_output(run, session, publication, output)
+                if output.path == result.checkpoint:
+                    checkpoint_id = artifact.id
+            assert checkpoint_id is not None, "train_model lists its checkpoint among its files"
+            models.add_model(session=session, job=job, checkpoint_id=checkpoint_id, metrics=metrics)
+    run.store.drop_job_files(run.job.id)
 
 
 def _synthesize(run: Run, reporter: Reporter) -> None:
     from model.config import SynthesisConfig
     from model.synthesis import synthesize_videos
 
+    config = SynthesisConfig.model_validate(run.job.config)
     with session_scope(run.sessions) as session:
-        checkpoint = _checkpoint_path(run, session)
+        checkpoint, model_config = _checkpoint(run, session)
+    budget.check_budget(budget.synthesis_estimate(model_config, config), run.settings)
     result = synthesize_videos(
         checkpoint,
-        SynthesisConfig.model_validate(run.job.config),
+        config,
         run.work_dir,
         seed=run.job.seed,
         device=run.settings.device,
         on_progress=reporter.on_frames,
     )
-    with session_scope(run.sessions) as session:
-        jobs.finish_job(
+    with Publication(run.store) as publication, session_scope(run.sessions) as session:
+        job = jobs.finish_job(
             session=session,
             job_id=run.job.id,
             worker=run.worker,
             status="succeeded",
             metrics=jsonable(result.metrics),
         )
-        for output in result.files:
-            _store_output(run, session, output)
+        if job.status == "succeeded":
+            for output in result.files:
+                _store_output(run, session, publication, output)
+    run.store.drop_job_files(run.job.id)
 
 
-def _checkpoint_path(run: Run, session: Session) -> Path:
+def _checkpoint(run: Run, session: Session) -> tuple[Path, dict[str, Any]]:
+    """The model's checkpoint file and the config it was trained with."""
     from core.tables import Artifact
 
     assert run.job.model_id is not None, "a synthesize job names its model"
@@ -262,13 +315,14 @@ def _checkpoint_path(run: Run, session: Session) -> Path:
     except NotFound:
         raise MissingInput(f"model {run.job.model_id} no longer exists") from None
     artifact = session.get_one(Artifact, model.checkpoint_id)
-    return run.store.path(artifact.storage_key)
+    path = run.store.path(artifact.storage_key)
+    run.names[str(path)] = f"model {model.id}"
+    return path, model.config
 
 
-def _store_output(run: Run, session: Session, output: Any) -> Any:
-    return add_artifact(
+def _store_output(run: Run, session: Session, publication: Publication, output: Any) -> Any:
+    return publication.add(
         session=session,
-        store=run.store,
         job_id=run.job.id,
         owner_id=run.job.owner_id,
         kind=output.kind,

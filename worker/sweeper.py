@@ -3,22 +3,27 @@
 The database is the truth about jobs and the broker may lose messages (a Redis restart
 without its data, a worker killed before it acknowledged). Every `sweep_seconds`, each
 worker looks for jobs that are queued or whose lease ran out, and sends each one again at
-most once per `lease_seconds`; the lease makes a duplicate message harmless. It also
-deletes staged uploads whose API process died mid-stream.
+most once per `lease_seconds`; the lease makes a duplicate message harmless. A running job
+whose lease ran out lost its worker: that loss is counted, and past `max_attempts` the job
+fails `worker_lost` instead of going to the next worker. The sweeper also deletes staged
+uploads whose API process died mid-stream and, every `orphan_check_seconds`, stored files
+without rows.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from core import jobs
 from core.db import session_factory, session_scope
+from core.orphans import sweep_orphans
 from core.queue import CeleryQueue, JobQueue
 from core.settings import Settings
 from core.storage import ArtifactStore
-from core.tables import utcnow
+from core.tables import Job, utcnow
 
 log = logging.getLogger("dyngen.worker")
 
@@ -26,16 +31,27 @@ log = logging.getLogger("dyngen.worker")
 def requeue_stale(settings: Settings, queue: JobQueue) -> int:
     """Send again each stale job not sent within the last lease; returns how many."""
     sessions = session_factory(settings.db_url, settings.connect_timeout)
+    store = ArtifactStore(settings.store_dir)
     cutoff = utcnow() - timedelta(seconds=settings.lease_seconds)
     with session_scope(sessions) as session:
         stale = [(j.id, j.type) for j in jobs.stale_jobs(session=session, sent_before=cutoff)]
     sent = 0
     for job_id, job_type in stale:
         with session_scope(sessions) as session:
-            if not jobs.mark_resent(session=session, job_id=job_id, sent_before=cutoff):
-                continue  # another worker's sweeper got there first
+            reaped = jobs.reap_lost(
+                session=session, job_id=job_id, max_attempts=settings.max_attempts
+            )
+            ended = reaped is not None and reaped.status in jobs.TERMINAL
+            if ended or not jobs.mark_resent(session=session, job_id=job_id, sent_before=cutoff):
+                continue  # ended here, or another worker's sweeper got there first
         queue.enqueue(job_id, job_type)
         sent += 1
+    # after the commits: a job ended above (its worker lost, or cancelled) has no runner left
+    for job_id, _ in stale:
+        with session_scope(sessions) as session:
+            job = session.get(Job, job_id)
+            if job is not None and job.status in jobs.TERMINAL:
+                store.drop_job_files(job_id)
     return sent
 
 
@@ -48,6 +64,7 @@ class Sweeper:
         self._store = ArtifactStore(settings.store_dir)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lease-sweeper", daemon=True)
+        self._orphans_checked = float("-inf")
 
     def start(self) -> None:
         """Start the thread."""
@@ -71,6 +88,22 @@ class Sweeper:
             self._store.sweep_staging()
         except OSError as err:
             log.warning("sweeper: could not clean the staging area (%s)", err)
+        if time.monotonic() - self._orphans_checked >= self.settings.orphan_check_seconds:
+            self._orphans_checked = time.monotonic()
+            self.check_orphans()
+
+    def check_orphans(self) -> None:
+        """Delete stored files without rows (past the grace period); errors wait for next time."""
+        sessions = session_factory(self.settings.db_url, self.settings.connect_timeout)
+        try:
+            with session_scope(sessions) as session:
+                sweep_orphans(
+                    session=session,
+                    store=self._store,
+                    grace_seconds=self.settings.orphan_grace_seconds,
+                )
+        except Exception as err:
+            log.warning("sweeper: could not check for orphaned files (%s)", err)
 
     def _loop(self) -> None:
         while True:

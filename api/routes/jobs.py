@@ -26,7 +26,7 @@ from api.schemas import (
     SynthesizeJobCreate,
     TrainJobCreate,
 )
-from core import jobs, models, videos
+from core import budget, jobs, models, videos
 from core.artifacts import job_artifacts
 from core.db import session_scope
 from core.errors import Invalid
@@ -73,6 +73,7 @@ def _job_read(job: Job, artifacts: list[Artifact]) -> JobRead:
             "config": job.config,
             "seed": job.seed,
             "cancel_requested": job.cancel_requested,
+            "attempts": job.attempts,
             "created_at": job.created_at,
             "started_at": job.started_at,
             "finished_at": job.finished_at,
@@ -110,9 +111,15 @@ def _check_train(
     body = _fit_to_videos(body, sources)
     for video in sources:
         _check_length(body, video.id, video.frames)
+    mask_file = None
     if body.mask is not None and body.mask.kind == "upload":
-        mask = videos.get_video(session=session, owner_id=owner_id, video_id=body.mask.video_id)
-        _check_mask_fits(body, mask, sources[0])
+        mask_file = videos.get_video(
+            session=session, owner_id=owner_id, video_id=body.mask.video_id
+        )
+        _check_mask_fits(body, mask_file, sources[0])
+    spec = None if body.mask is None else body.mask.model_dump(mode="json")
+    estimate = budget.train_estimate(body.config, sources, spec, mask_file)
+    budget.check_budget(estimate, services.settings)
     return body
 
 
@@ -155,7 +162,9 @@ def _check_synthesize(
         raise _too_big(
             "config.frames", f"num_videos x frames may be at most {limit} on this server"
         )
-    models.usable_model(session=session, owner_id=owner_id, model_id=body.model_id)
+    model = models.usable_model(session=session, owner_id=owner_id, model_id=body.model_id)
+    estimate = budget.synthesis_estimate(model.config, body.config)
+    budget.check_budget(estimate, services.settings)
 
 
 @router.post("", status_code=202)
@@ -243,12 +252,14 @@ def get_job(job_id: PathId, caller: CallerDep, session: SessionDep) -> JobRead:
 def cancel_job(
     job_id: PathId, caller: CallerDep, services: ServicesDep, session: SessionDep
 ) -> JobRead:
-    """Cancel a queued job at once, or ask a running one to stop after its current epoch."""
+    """Cancel a queued job at once, or ask a running one to stop after its current epoch (it
+    ends `cancelled` unless it had already published its outputs: then 409 `job_finished`)."""
     job = jobs.request_cancel(session=session, owner_id=caller.owner_id, job_id=job_id)
     session.commit()
     if job.status == "cancelled":
-        # a job given back by a stopping worker may have left resume state: nothing needs it now
-        services.store.drop_resume(job.id)
+        # a job given back by a stopping worker (or whose worker died) may have left resume
+        # state and scratch: nothing needs them now
+        services.store.drop_job_files(job.id)
     return job_reads(session, [job])[0]
 
 
