@@ -68,6 +68,19 @@ CASES = [
         masked=True,
     ),
     Case(
+        "64px, one 120-frame chunk (masked)",
+        {
+            "image_size": 64,
+            "frames": 120,
+            "chunk_length": 120,
+            "epochs": 1,
+            "langevin_steps": 0,
+            "fill_warmup": 0.0,
+        },
+        clip_frames=120,
+        masked=True,
+    ),
+    Case(
         "64px, 3 videos x 60 frames, quality report",
         {"image_size": 64, "base_channels": 16, "epochs": 1, "langevin_steps": 1},
         clip_frames=300,

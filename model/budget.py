@@ -19,15 +19,15 @@ FLOAT = 4  # bytes of a float32
 # RSS of a worker process that has imported torch, av and scipy and run a tiny job
 PROCESS_BASELINE = 450 * 1024**2
 # Tensors alive per generator layer and frame while a chunk's graph is built and back-
-# propagated: conv output, batch-norm output, ReLU output, and their gradients in backward.
-ACTIVATION_COPIES = 5
+# propagated: conv output, batch-norm output, ReLU output, and a gradient in backward.
+ACTIVATION_COPIES = 4
 # Float copies of the clips a training run holds at its peak: the clips, the last
 # reconstruction, the running sum, then at the end the truth, averaged and last reconstruction.
 CLIP_COPIES = 6
 # Decoding one source frame: the codec's planes, the RGB array, PIL's image and its crop.
 DECODE_COPIES = 4
 # Float copies of a frame in the quality report's patch statistics, per synthesized frame
-REPORT_COPIES = 12
+REPORT_COPIES = 6
 # x264 ("medium") keeps its lookahead and reference frames, ~1.5 bytes a pixel each
 X264_FRAMES = 60
 X264_OVERHEAD = 8 * 1024**2

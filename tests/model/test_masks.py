@@ -13,10 +13,14 @@ from model.errors import MaskError
 from model.masks import (
     Box,
     FileMask,
+    MaskLimits,
+    MaskTooLarge,
     MissingFramesMask,
     RegionsMask,
     build_visible,
+    inspect_mask_file,
     parse_frame_list,
+    read_mask_array,
 )
 from model.video_io import write_video
 from tests.conftest import shared_file
@@ -63,7 +67,7 @@ def test_npy_is_resized_nearest(tmp_path: Path) -> None:
 def test_npy_pickle_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "evil.npy"
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(MaskError, match=r"not a plain \.npy"):
+    with pytest.raises(MaskError, match="object arrays are not accepted"):  # from the header
         build_visible(FileMask(path=str(path)), frames=1, image_size=16)
     (tmp_path / "raw.npy").write_bytes(pickle.dumps({"a": 1}))
     with pytest.raises(MaskError):
@@ -119,7 +123,7 @@ def test_a_pickle_disguised_as_npy_runs_no_code(tmp_path: Path) -> None:
     np.load(evil, allow_pickle=True)  # the file is live: unpickling it does create the marker
     assert marker.exists()
     marker.unlink()
-    with pytest.raises(MaskError, match=r"not a plain \.npy"):
+    with pytest.raises(MaskError, match="object arrays are not accepted"):
         build_visible(FileMask(path=str(evil)), frames=1, image_size=16)
     assert not marker.exists()
 
@@ -133,3 +137,37 @@ def test_npy_and_mat_shapes_that_do_not_fit(tmp_path: Path) -> None:
         build_visible(
             FileMask(path=str(tmp_path / "m.mat")), frames=8, image_size=16, source_size=(32, 32)
         )
+
+
+def _mat_with_extra(path: Path, extra_shape: tuple[int, ...]) -> Path:
+    """A fitting 8-frame mask plus a compressed variable of zeros (kB on disk)."""
+    masks = np.zeros((16, 16, 8), np.uint8)
+    scipy.io.savemat(path, {"masks": masks, "junk": np.zeros(extra_shape)}, do_compression=True)
+    return path
+
+
+def test_every_mat_variable_counts_toward_the_limit_and_only_the_mask_is_read(
+    tmp_path: Path,
+) -> None:
+    limits = MaskLimits(max_bytes=1_000_000)
+    small = _mat_with_extra(tmp_path / "small.mat", (1, 1))  # like the paper's sx, sy
+    assert read_mask_array(small, limits).shape == (8, 16, 16)
+    bomb = _mat_with_extra(tmp_path / "bomb.mat", (200, 200, 70))  # 22.4 MB unpacked
+    assert bomb.stat().st_size < 100_000
+    with pytest.raises(MaskTooLarge, match="unpack to 22402048 bytes"):
+        inspect_mask_file(bomb, limits)
+    # the worker's reader holds the file to the same bound before unpacking anything
+    spec = FileMask(path=str(bomb), max_bytes=1_000_000)
+    with pytest.raises(MaskTooLarge):
+        build_visible(spec, frames=8, image_size=16)
+    # unbounded (the offline CLI): it loads, and never unpacks the extra variable
+    assert build_visible(FileMask(path=str(bomb)), frames=8, image_size=16).shape == (8, 16, 16)
+
+
+def test_mask_frames_and_sides_are_bounded_from_the_header(tmp_path: Path) -> None:
+    np.save(tmp_path / "m.npy", np.zeros((12, 16, 16), np.uint8))
+    with pytest.raises(MaskTooLarge, match="12 frames, more than 10"):
+        inspect_mask_file(tmp_path / "m.npy", MaskLimits(max_frames=10))
+    with pytest.raises(MaskTooLarge, match="more than 8 a side"):
+        read_mask_array(tmp_path / "m.npy", MaskLimits(max_side=8))
+    assert inspect_mask_file(tmp_path / "m.npy", MaskLimits(max_bytes=12 * 256)) == (12, 16, 16)
