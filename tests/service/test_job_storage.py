@@ -102,17 +102,20 @@ def test_outputs_are_published_with_their_rows_or_not_at_all(
     for name in ("model.safetensors", "video-1.mp4"):
         sources.append(tmp_path / name)
         sources[-1].write_bytes(b"x" * 100)
-    with pytest.raises(FileNotFoundError):
-        with Publication(store) as publication, session_scope(sessions) as s:
-            for source in [*sources, sources[1]]:  # the same output twice: its file is gone
-                publication.add(
-                    session=s,
-                    job_id=job_id,
-                    owner_id=None,
-                    kind="video",
-                    source=source,
-                    media_type="video/mp4",
-                )
+    with (
+        pytest.raises(FileNotFoundError),
+        Publication(store) as publication,
+        session_scope(sessions) as s,
+    ):
+        for source in [*sources, sources[1]]:  # the same output twice: its file is gone
+            publication.add(
+                session=s,
+                job_id=job_id,
+                owner_id=None,
+                kind="video",
+                source=source,
+                media_type="video/mp4",
+            )
     with session_scope(sessions) as s:
         assert s.scalar(select(func.count()).select_from(Artifact)) == 0
     artifacts = settings.store_dir / "artifacts"
