@@ -25,7 +25,8 @@ def train_estimate(
     sources = [SourceVideo(v.frames, v.width, v.height) for v in videos]
     probed = None
     if mask_file is not None:
-        probed = MaskFile(mask_file.frames, mask_file.width, mask_file.height)
+        array = mask_file.kind == "mask"  # .npy / .mat; otherwise a mask video
+        probed = MaskFile(mask_file.frames, mask_file.width, mask_file.height, array)
     return estimate_train(config, sources, masked=mask is not None, mask=probed)
 
 

@@ -47,11 +47,13 @@ class SourceVideo:
 
 @dataclass(frozen=True)
 class MaskFile:
-    """An uploaded mask's shape (T, H, W) as its probe found it."""
+    """An uploaded mask's shape (T, H, W) as its probe found it; an array (.npy, .mat) is
+    read whole, a mask video frame by frame."""
 
     frames: int
     width: int
     height: int
+    array: bool = True
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,11 @@ def _mask_bytes(config: TrainConfig, videos: int, mask: MaskFile | None, masked:
         return 0
     visible = videos * config.frames * config.image_size**2 * (1 + FLOAT)
     fill = videos * config.frames * 3 * config.image_size**2 * FLOAT if config.fill_warmup else 0
-    read = 0 if mask is None else mask.frames * mask.width * mask.height * (FLOAT + 1)
+    read = 0
+    if mask is not None and mask.array:
+        read = mask.frames * mask.width * mask.height * (FLOAT + 1)
+    elif mask is not None:  # decoded one frame at a time, each plane resized at once
+        read = mask.width * mask.height * 3 * DECODE_COPIES + mask.frames * config.image_size**2
     return visible + fill + read
 
 

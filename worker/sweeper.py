@@ -23,7 +23,7 @@ from core.orphans import sweep_orphans
 from core.queue import CeleryQueue, JobQueue
 from core.settings import Settings
 from core.storage import ArtifactStore
-from core.tables import Job, utcnow
+from core.tables import utcnow
 
 log = logging.getLogger("dyngen.worker")
 
@@ -35,23 +35,21 @@ def requeue_stale(settings: Settings, queue: JobQueue) -> int:
     cutoff = utcnow() - timedelta(seconds=settings.lease_seconds)
     with session_scope(sessions) as session:
         stale = [(j.id, j.type) for j in jobs.stale_jobs(session=session, sent_before=cutoff)]
-    sent = 0
+    sent, ended = 0, []
     for job_id, job_type in stale:
         with session_scope(sessions) as session:
             reaped = jobs.reap_lost(
                 session=session, job_id=job_id, max_attempts=settings.max_attempts
             )
-            ended = reaped is not None and reaped.status in jobs.TERMINAL
-            if ended or not jobs.mark_resent(session=session, job_id=job_id, sent_before=cutoff):
-                continue  # ended here, or another worker's sweeper got there first
+            if reaped is not None and reaped.status in jobs.TERMINAL:
+                ended.append(job_id)  # its worker lost once too often, or it was cancelled
+                continue
+            if not jobs.mark_resent(session=session, job_id=job_id, sent_before=cutoff):
+                continue  # another worker's sweeper got there first
         queue.enqueue(job_id, job_type)
         sent += 1
-    # after the commits: a job ended above (its worker lost, or cancelled) has no runner left
-    for job_id, _ in stale:
-        with session_scope(sessions) as session:
-            job = session.get(Job, job_id)
-            if job is not None and job.status in jobs.TERMINAL:
-                store.drop_job_files(job_id)
+    for job_id in ended:  # committed: no runner is left to clean up after it
+        store.drop_job_files(job_id)
     return sent
 
 

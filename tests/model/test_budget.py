@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.budget import CASES, measure
-from model.budget import SourceVideo, estimate_synthesis, estimate_train
+from model.budget import MaskFile, SourceVideo, estimate_synthesis, estimate_train
 from model.config import SynthesisConfig, TrainConfig
 
 
@@ -28,6 +28,12 @@ def test_the_estimate_grows_with_what_a_job_holds() -> None:
     assert estimate_train(more, clip).flops > 1.9 * one.flops
     assert estimate_train(base, clip, masked=True).parts["mask"] > 0
     assert estimate_train(base, [SourceVideo(60, 4096, 4096)]).parts["decode"] > 100 * 1024**2
+    # a .npy / .mat mask is read whole; a 4K mask video one frame at a time
+    array, video = MaskFile(60, 3840, 2160), MaskFile(60, 3840, 2160, array=False)
+    whole = estimate_train(base, clip, masked=True, mask=array).parts["mask"]
+    assert (
+        whole > 2 * 1024**3 > 10 * estimate_train(base, clip, masked=True, mask=video).parts["mask"]
+    )
 
 
 def test_a_synthesis_estimate_counts_videos_frames_and_formats() -> None:
