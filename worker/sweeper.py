@@ -3,9 +3,9 @@
 The database is the truth about jobs and the broker may lose messages (a Redis restart
 without its data, a worker killed before it acknowledged). Every `sweep_seconds`, each
 worker looks for jobs that are queued or whose lease ran out, and sends each one again at
-most once per `lease_seconds`; the lease makes a duplicate message harmless. A running job
-whose lease ran out lost its worker: that loss is counted, and past `max_attempts` the job
-fails `worker_lost` instead of going to the next worker. The sweeper also deletes staged
+most once per `lease_seconds`; the lease makes a duplicate message harmless (the worker that
+takes over a job whose lease ran out counts the loss: past `max_attempts` the job fails
+`worker_lost` instead of running again). The sweeper also deletes staged
 uploads whose API process died mid-stream and, every `orphan_check_seconds`, stored files
 without rows.
 """
@@ -31,25 +31,19 @@ log = logging.getLogger("dyngen.worker")
 def requeue_stale(settings: Settings, queue: JobQueue) -> int:
     """Send again each stale job not sent within the last lease; returns how many."""
     sessions = session_factory(settings.db_url, settings.connect_timeout)
-    store = ArtifactStore(settings.store_dir)
     cutoff = utcnow() - timedelta(seconds=settings.lease_seconds)
     with session_scope(sessions) as session:
         stale = [(j.id, j.type) for j in jobs.stale_jobs(session=session, sent_before=cutoff)]
-    sent, ended = 0, []
+    sent = 0
     for job_id, job_type in stale:
         with session_scope(sessions) as session:
-            reaped = jobs.reap_lost(
-                session=session, job_id=job_id, max_attempts=settings.max_attempts
-            )
-            if reaped is not None and reaped.status in jobs.TERMINAL:
-                ended.append(job_id)  # its worker lost once too often, or it was cancelled
-                continue
             if not jobs.mark_resent(session=session, job_id=job_id, sent_before=cutoff):
                 continue  # another worker's sweeper got there first
+        # The worker that takes it counts the loss of its last one (`jobs.reap_lost`); the
+        # sweeper doesn't, so a live worker whose lease lapsed (a database blip) keeps its job
+        # until someone actually takes it over.
         queue.enqueue(job_id, job_type)
         sent += 1
-    for job_id in ended:  # committed: no runner is left to clean up after it
-        store.drop_job_files(job_id)
     return sent
 
 

@@ -74,11 +74,11 @@ def test_cancel_after_a_death_leaves_nothing_and_a_worker_killer_ends_worker_los
         killer = _train(http, video_id, epochs=100_000)
         wait_for("the first attempt", lambda: _epoch(http, killer) >= 2, 60, survivor)
         _kill(survivor)
-        c = stack.worker("c")  # its sweeper counts the loss, re-sends, and c takes it
+        c = stack.worker("c")  # its sweeper re-sends it; c counts the loss and takes it
         wait_for("the second attempt", lambda: _job(http, killer)["attempts"] == 2, 60, c)
         wait_for("it to train", lambda: _progress_of_attempt(http, killer, 2), 60, c)
         _kill(c)
-        d = stack.worker("d")  # the second loss reaches DYNGEN_MAX_ATTEMPTS
+        d = stack.worker("d")  # counts the second loss: DYNGEN_MAX_ATTEMPTS, so it fails it
         job = _finished(http, killer, 60, d)
         events = _events(http, killer)
     assert job["status"] == "failed" and job["error"]["code"] == "worker_lost", job

@@ -58,7 +58,7 @@ def test_a_job_that_keeps_losing_its_worker_fails_worker_lost(
     assert second.outcome is jobs.ClaimOutcome.CLAIMED and second.job is not None
     assert (second.job.attempts, second.job.lost_attempts) == (2, 1)
     _expire(sessions, job_id)  # and so was b
-    with session_scope(sessions) as s:  # a sweeper finds it before any worker's claim
+    with session_scope(sessions) as s:  # the next worker to take it counts the loss
         ended = jobs.reap_lost(session=s, job_id=job_id, max_attempts=2)
         assert ended is not None and ended.status == "failed"
         assert ended.error_code == "worker_lost" and "lost 2 times" in (ended.error_message or "")
