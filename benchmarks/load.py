@@ -474,17 +474,23 @@ def storm(args: argparse.Namespace) -> None:
         job_id = _job(svc.base, owner)
         # key 0 is the bystander; the rest hold streams and stalled uploads
         others = [plain for _, plain in _make_keys(svc, 1 + max(1, args.stalled // 2))]
-        crowd = [(others[0], "")] + list(zip(others[1:], _queued_jobs(svc.base, others[1:])))
+        jobs = _queued_jobs(svc.base, others[1:])
+        crowd = [(others[0], ""), *zip(others[1:], jobs, strict=True)]
         idle = asyncio.run(storm_phase(svc, owner, job_id, [], args))
-        print(f"idle run: {len(idle.polls)} polls, statuses {dict(idle.statuses)}, "
-              f"{idle.transport_errors} transport errors; poll p99 {idle.p99():.0f} ms", flush=True)
+        print(
+            f"idle run: {len(idle.polls)} polls, statuses {dict(idle.statuses)}, "
+            f"{idle.transport_errors} transport errors; poll p99 {idle.p99():.0f} ms",
+            flush=True,
+        )
         worker = svc.start("worker")
         first = _wait_running(svc.base, owner, job_id, worker)
         busy = asyncio.run(storm_phase(svc, owner, job_id, crowd, args))
         epochs = _epoch(svc.base, owner, job_id) - first
         _report_storm(idle, busy, epochs, api.pid)
         for key, job in [(owner, job_id), *crowd[1:]]:
-            httpx.post(f"{svc.base}/v1/jobs/{job}/cancel", headers={"authorization": f"Bearer {key}"})
+            httpx.post(
+                f"{svc.base}/v1/jobs/{job}/cancel", headers={"authorization": f"Bearer {key}"}
+            )
 
 
 def _report_storm(idle: Storm, busy: Storm, epochs: int, pid: int) -> None:
@@ -497,7 +503,8 @@ def _report_storm(idle: Storm, busy: Storm, epochs: int, pid: int) -> None:
         f"  stalled uploads still waiting at the end: {busy.stalled_unanswered}\n"
         f"  bystander key: {dict(busy.bystander)} rounds (list + upload), worst round "
         f"{busy.bystander_worst:.1f} s\n"
-        f"  poll p99 {busy.p99():.0f} ms vs idle {idle.p99():.0f} ms: x{busy.p99() / idle.p99():.1f}\n"
+        f"  poll p99 {busy.p99():.0f} ms vs idle {idle.p99():.0f} ms: "
+        f"x{busy.p99() / idle.p99():.1f}\n"
         f"  the worker trained {epochs} epochs meanwhile\n"
         f"API peak RSS (VmHWM): {_status_kib(pid, 'VmHWM') / 1024:.0f} MiB",
         flush=True,

@@ -135,9 +135,7 @@ def _api_connections(api: Api) -> dict[str, int]:
         return {str(state): int(n) for state, n in conn.execute(query, {"name": api.schema})}
 
 
-def test_the_pool_serves_others_while_streams_and_uploads_are_held(
-    api: Api, clip: Path
-) -> None:
+def test_the_pool_serves_others_while_streams_and_uploads_are_held(api: Api, clip: Path) -> None:
     owner, other, third = api.keys
     with ExitStack() as stack:
         # 1. more held streams and stalled uploads than the pool (2) has connections

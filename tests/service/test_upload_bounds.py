@@ -69,8 +69,10 @@ def test_a_decode_bomb_is_refused_within_its_time_bound(
 
 
 def test_probes_past_the_cap_answer_503_with_retry_after(
-    settings: Settings, queue: RecordingQueue, bombs: dict[str, Path]
+    settings: Settings, queue: RecordingQueue, bombs: dict[str, Path], tmp_path: Path
 ) -> None:
+    # 3000 frames: decoding takes longer than the 3 s bound, so the probe lasts 3 s
+    long_bomb = decode_bomb(tmp_path / "long.mkv", BOMB_SIDE, 3000)
     limits = {"max_concurrent_probes": 1, "max_probe_seconds": 3.0}
     app = create_app(settings.model_copy(update=limits), queue=queue)
     slow: list[httpx.Response] = []
@@ -78,7 +80,7 @@ def test_probes_past_the_cap_answer_503_with_retry_after(
         url = f"http://127.0.0.1:{port}/v1/videos"
 
         def post_bomb() -> None:
-            with bombs[".mkv"].open("rb") as f:
+            with long_bomb.open("rb") as f:
                 slow.append(httpx.post(url, files={"file": ("b.mkv", f)}, timeout=30))
 
         first = threading.Thread(target=post_bomb)
@@ -123,16 +125,15 @@ def test_a_stalled_upload_is_dropped_after_its_idle_time(
     settings: Settings, queue: RecordingQueue
 ) -> None:
     app = create_app(settings.model_copy(update={"upload_idle_seconds": 0.5}), queue=queue)
-    with live_server(app) as port:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            started = time.monotonic()
-            sock.sendall(
-                b"POST /v1/videos HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n"
-                b"Content-Type: multipart/form-data; boundary=x\r\n\r\n"
-                b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n'
-            )
-            answer = sock.recv(65536)
-            waited = time.monotonic() - started
+    with live_server(app) as port, socket.create_connection(("127.0.0.1", port), 10) as sock:
+        started = time.monotonic()
+        sock.sendall(
+            b"POST /v1/videos HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n"
+            b"Content-Type: multipart/form-data; boundary=x\r\n\r\n"
+            b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n'
+        )
+        answer = sock.recv(65536)
+        waited = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408") and b"upload_stalled" in answer, answer
     assert 0.4 < waited < 5
     assert_nothing_stored(settings)

@@ -76,7 +76,9 @@ def _check_busy_then_frozen(
 ) -> None:
     video = upload(client, clip)
     config = TINY_TRAIN | {"epochs": 100_000}
-    job = client.post("/v1/jobs", json={"type": "train", "video_ids": [video["id"]], "config": config})
+    job = client.post(
+        "/v1/jobs", json={"type": "train", "video_ids": [video["id"]], "config": config}
+    )
     assert job.status_code == 202, job.text
     job_id = job.json()["id"]
     running = lambda: _job(client, job_id)["progress"]["epoch"]  # noqa: E731
@@ -100,4 +102,3 @@ def _check_busy_then_frozen(
     # 4. thawed: healthy again
     wait_for("the worker to be healthy again", lambda: _health(env).returncode == 0, 30, worker)
     assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
-
