@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
-from api.quotas import KeySlots, ProbeGate
+from api.quotas import KeySlots, ProbeGate, RequestQuota
 from api.routes import artifacts, health, jobs, models, videos
 from api.schemas import ErrorBody
 from core.db import PoolLimits, session_factory
@@ -55,6 +55,11 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(
+        RequestQuota,
+        limit=settings.max_requests_per_key,
+        wait_seconds=settings.request_wait_seconds,
+    )
     for module in (videos, jobs, models, artifacts, health):
         app.include_router(module.router)
     if settings.auth == "open":

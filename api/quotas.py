@@ -1,4 +1,4 @@
-"""Caps on what a request may hold open: uploads and event streams per API key, probes at once.
+"""Caps per API key (requests in progress, open uploads and event streams) and on probes at once.
 
 The counts live in this API process only: behind a load balancer with N API processes a key
 may hold N times its cap. That is the bound that matters here: each process's own pool,
@@ -7,10 +7,15 @@ threads and CPU.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import threading
 from collections import Counter
 
-from api.errors import ApiError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.errors import ApiError, error_response
 
 OPEN_MODE = "(open mode)"  # the one caller of a server without API keys
 PROBE_RETRY_SECONDS = 5
@@ -94,3 +99,82 @@ class ProbeGate:
     def leave(self) -> None:
         """Give the place back."""
         self._free.release()
+
+
+class RequestQuota:
+    """ASGI middleware: at most `limit` requests of one API key inside the app at once.
+
+    The rest wait their turn in order, holding nothing but their socket, for up to
+    `wait_seconds`, then answer 429. One key's flood of polls thus queues behind itself
+    instead of filling the threads and the pool that every other key's requests need.
+    Event streams, uploads and downloads, which have caps of their own and hold no
+    connection while they last, are not counted.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, wait_seconds: float) -> None:
+        self.app = app
+        self.limit = limit
+        self.wait_seconds = wait_seconds
+        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._users: Counter[str] = Counter()  # requests holding or awaiting each gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _long_lived(scope):
+            await self.app(scope, receive, send)
+            return
+        bucket = _bucket(scope)
+        gate = self._gates.setdefault(bucket, asyncio.Semaphore(self.limit))
+        self._users[bucket] += 1
+        try:
+            if await self._admitted(gate):
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    gate.release()
+            else:
+                await self._refusal()(scope, receive, send)
+        finally:
+            self._forget(bucket)
+
+    async def _admitted(self, gate: asyncio.Semaphore) -> bool:
+        try:
+            # asyncio.timeout cancels the acquire itself: a permit is never won and then lost
+            async with asyncio.timeout(self.wait_seconds):
+                await gate.acquire()
+        except TimeoutError:
+            return False
+        return True
+
+    def _forget(self, bucket: str) -> None:
+        # a key with nothing in flight leaves no gate behind: the map stays the size of the load
+        self._users[bucket] -= 1
+        if self._users[bucket] <= 0:
+            del self._users[bucket]
+            del self._gates[bucket]
+
+    def _refusal(self) -> JSONResponse:
+        message = (
+            f"this API key has had {self.limit} requests in progress for {self.wait_seconds:g} s; "
+            "slow down"
+        )
+        details = {"limit": self.limit, "wait_seconds": self.wait_seconds}
+        return error_response(
+            429, "too_many_requests", message, details, headers={"Retry-After": "1"}
+        )
+
+
+def _bucket(scope: Scope) -> str:
+    """Whose request this is: a digest of its Authorization header (no database needed)."""
+    header = dict(scope["headers"]).get(b"authorization", b"")
+    return hashlib.sha256(header).hexdigest()
+
+
+def _long_lived(scope: Scope) -> bool:
+    """Event streams, uploads and downloads: capped elsewhere, and they hold no connection."""
+    path = scope["path"].rstrip("/")
+    if scope["method"] == "POST":
+        return bool(path == "/v1/videos")
+    accept = dict(scope["headers"]).get(b"accept", b"")
+    if path.endswith("/events") and b"text/event-stream" in accept:
+        return True
+    return path.startswith("/v1/artifacts/") or path.endswith("/content")

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     api_pool_timeout: float = Field(
         default=5.0, gt=0, description="seconds an API request waits for a connection: then 503"
     )
+    max_requests_per_key: int = Field(
+        default=8, ge=1, description="requests of one key in progress at once; more wait"
+    )
+    request_wait_seconds: float = Field(
+        default=30.0, gt=0, description="how long a key's excess request waits, then 429"
+    )
     max_uploads_per_key: int = Field(default=4, ge=1, description="concurrent uploads of one key")
     max_streams_per_key: int = Field(default=16, ge=1, description="open event streams of one key")
     upload_idle_seconds: float = Field(

@@ -2,8 +2,8 @@
 
 Its pool is two connections and its quotas are small, so what takes hundreds of clients in a
 deployment takes a handful here: requests beyond the pool are still answered, a pool that is
-really exhausted answers 503 with Retry-After (never 500), and one key's open streams and
-uploads are capped with 429s that leave other keys alone.
+really exhausted answers 503 with Retry-After (never 500), and one key's requests in
+progress, open streams and uploads are capped with 429s that leave other keys alone.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from tests.service.processes import Process, dyngen_command, ready, service_env,
 
 STREAMS_PER_KEY = 3
 UPLOADS_PER_KEY = 2
+REQUESTS_PER_KEY = 2
 
 
 @dataclass
@@ -90,6 +91,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             api_pool_timeout="1",
             max_streams_per_key=str(STREAMS_PER_KEY),
             max_uploads_per_key=str(UPLOADS_PER_KEY),
+            max_requests_per_key=str(REQUESTS_PER_KEY),
+            request_wait_seconds="1",
         )
         process = Process([*dyngen_command(), "api"], env, tmp / "api.log")
         try:
@@ -191,21 +194,27 @@ def _streams_ok(api: Api, key: str) -> bool:
         return all(s.status_code == 200 for s in streams)
 
 
-def test_an_exhausted_pool_answers_503_with_retry_after(api: Api) -> None:
-    owner = api.keys[0]
+def test_an_exhausted_pool_answers_503_and_a_flooding_key_429(api: Api) -> None:
+    owner, other = api.keys[:2]
     url = f"/v1/jobs/{api.job_id}"
     with engine_for(api.db_url).connect() as conn:
-        # 1. hold the jobs table: two reads take both pooled connections and wait on it
+        # 1. hold the jobs table: two reads of the owner take both pooled connections and wait
         conn.execute(text(f"LOCK TABLE {api.schema}.jobs IN ACCESS EXCLUSIVE MODE"))
-        with ThreadPoolExecutor(2) as pool, api.client(owner) as client:
-            blocked = [pool.submit(client.get, url) for _ in range(2)]
+        with ThreadPoolExecutor(2) as pool, api.client(owner) as mine, api.client(other) as theirs:
+            blocked = [pool.submit(mine.get, url) for _ in range(REQUESTS_PER_KEY)]
             time.sleep(1.0)
-            # 2. a third request finds no free connection within the pool timeout
+            # 2. the owner has its quota of requests in progress: its next one waits, then 429
             started = time.monotonic()
-            response = client.get(url)
-            assert_error(response, 503, "database_busy")
-            assert response.headers["retry-after"]
-            assert time.monotonic() - started < 5
-            conn.rollback()  # 3. the lock goes; the blocked reads complete normally
+            queued = mine.get(url)
+            error = assert_error(queued, 429, "too_many_requests")
+            assert error["details"] == {"limit": REQUESTS_PER_KEY, "wait_seconds": 1.0}
+            assert queued.headers["retry-after"]
+            # 3. another key's request is let in, finds no free connection: 503, not 500
+            busy = theirs.get("/v1/videos")
+            assert_error(busy, 503, "database_busy")
+            assert busy.headers["retry-after"]
+            assert time.monotonic() - started < 6
+            conn.rollback()  # 4. the lock goes; the blocked reads complete normally
             assert [f.result().status_code for f in blocked] == [200, 200]
-            assert client.get(url).status_code == 200
+            assert mine.get(url).status_code == 200
+            assert theirs.get("/v1/videos").status_code == 200
