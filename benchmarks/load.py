@@ -310,7 +310,9 @@ class Storm:
     polls: list[float] = field(default_factory=list)  # seconds
     statuses: Counter[int] = field(default_factory=Counter)  # every answer, by status
     transport_errors: int = 0  # time-outs, resets: no answer at all
-    streams_open: int = 0  # SSE streams that got their 200 and stayed open to the end
+    streams_opened: int = 0  # SSE streams that got their 200
+    streams_open: int = 0  # ... and were still open at the end
+    stalls_sent: int = 0
     stream_events: int = 0
     stalled_unanswered: int = 0  # stalled uploads still waiting at the end (as they should)
     bystander: Counter[str] = field(default_factory=Counter)  # "ok" / "failed"
@@ -354,31 +356,39 @@ async def _storm_poller(client: httpx.AsyncClient, url: str, stop: float, tally:
         tally.record(response.status_code)
 
 
-async def _hold_stream(base: str, key: str, job_id: str, stop: float, tally: Storm) -> None:
+async def _hold_stream(
+    base: str, key: str, job_id: str, release: asyncio.Event, tally: Storm
+) -> None:
+    """Open an SSE stream and read it until `release`; count it if it was still open then."""
     headers = {"authorization": f"Bearer {key}", "accept": "text/event-stream"}
     url = f"{base}/v1/jobs/{job_id}/events"
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=120) as client:
         try:
             async with client.stream("GET", url, headers=headers) as response:
                 tally.record(response.status_code)
-                if response.status_code != 200:
-                    return
-                await _read_events(response, stop, tally)
+                if response.status_code == 200:
+                    tally.streams_opened += 1
+                    await _read_until(response, release, tally)
         except httpx.HTTPError:
             tally.transport_errors += 1
 
 
-async def _read_events(response: httpx.Response, stop: float, tally: Storm) -> None:
-    try:
-        async with asyncio.timeout(max(0.0, stop - time.monotonic())):
-            async for line in response.aiter_lines():
-                tally.stream_events += line.startswith("event:")
-    except TimeoutError:
+async def _read_until(response: httpx.Response, release: asyncio.Event, tally: Storm) -> None:
+    async def read() -> None:
+        async for line in response.aiter_lines():
+            tally.stream_events += line.startswith("event:")
+
+    reading = asyncio.create_task(read())
+    await asyncio.wait(
+        [reading, asyncio.create_task(release.wait())], return_when="FIRST_COMPLETED"
+    )
+    if not reading.done():
         tally.streams_open += 1  # still open when the storm ended: what it should be
+        reading.cancel()
 
 
-async def _stall_upload(port: int, key: str, stop: float, tally: Storm) -> None:
-    """Send an upload's headers and 64 KiB of its body, then nothing until the storm ends."""
+async def _stall_upload(port: int, key: str, release: asyncio.Event, tally: Storm) -> None:
+    """Send an upload's headers and 64 KiB of its body, then nothing until `release`."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         b"POST /v1/videos HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n"
@@ -388,14 +398,16 @@ async def _stall_upload(port: int, key: str, stop: float, tally: Storm) -> None:
         + b"\0" * 65536
     )
     await writer.drain()
-    try:
-        async with asyncio.timeout(max(0.0, stop - time.monotonic())):
-            answer = await reader.read(64)
-        tally.record(int(answer.split()[1]) if answer.startswith(b"HTTP/") else 0)
-    except TimeoutError:
+    tally.stalls_sent += 1
+    answer = asyncio.create_task(reader.read(64))
+    await asyncio.wait([answer, asyncio.create_task(release.wait())], return_when="FIRST_COMPLETED")
+    if answer.done():
+        data = answer.result()
+        tally.record(int(data.split()[1]) if data.startswith(b"HTTP/") else 0)
+    else:
         tally.stalled_unanswered += 1
-    finally:
-        writer.close()
+        answer.cancel()
+    writer.close()
 
 
 async def _bystander(base: str, key: str, stop: float, tally: Storm) -> None:
@@ -403,7 +415,7 @@ async def _bystander(base: str, key: str, stop: float, tally: Storm) -> None:
     data = VIDEO.read_bytes()
     headers = {"authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
-        while time.monotonic() < stop:
+        while True:  # one round at least, however late it starts
             started = time.monotonic()
             try:
                 listed = await client.get("/v1/videos?limit=5")
@@ -417,14 +429,22 @@ async def _bystander(base: str, key: str, stop: float, tally: Storm) -> None:
                 ok = False
             tally.bystander["ok" if ok else "failed"] += 1
             tally.bystander_worst = max(tally.bystander_worst, time.monotonic() - started)
+            if time.monotonic() >= stop:
+                return
             await asyncio.sleep(0.5)
 
 
 async def storm_phase(
     svc: Service, owner: str, job_id: str, crowd: list[tuple[str, str]], args: argparse.Namespace
 ) -> Storm:
-    """The pollers for `args.seconds`; with `crowd` (key, job id) pairs, the whole storm."""
+    """`args.seconds` of pollers and the bystander; with a `crowd` (key, job id), amid the
+    held streams and stalled uploads, which are all open before the clock starts."""
     tally = Storm()
+    release = asyncio.Event()
+    holders = [
+        asyncio.create_task(c) for c in _crowd(svc, owner, job_id, crowd, release, tally, args)
+    ]
+    await _settle(tally, len(holders), args)
     limits = httpx.Limits(max_connections=args.pollers, max_keepalive_connections=args.pollers)
     headers = {"authorization": f"Bearer {owner}"}
     started = time.monotonic()
@@ -434,11 +454,21 @@ async def storm_phase(
     ) as client:
         url = f"/v1/jobs/{job_id}"
         tasks = [_storm_poller(client, url, stop, tally) for _ in range(args.pollers)]
-        if crowd:
-            tasks += _crowd(svc, owner, job_id, crowd, stop, tally, args)
-        await asyncio.gather(*tasks)
+        bystander = [_bystander(svc.base, crowd[0][0], stop, tally)] if crowd else []
+        await asyncio.gather(*tasks, *bystander)
     tally.seconds = time.monotonic() - started
+    release.set()
+    await asyncio.gather(*holders)
     return tally
+
+
+async def _settle(tally: Storm, holders: int, args: argparse.Namespace) -> None:
+    """Wait (up to a minute) until every stream answered and every stalled upload was sent."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if tally.streams_opened + tally.stalls_sent + sum(tally.statuses.values()) >= holders:
+            return
+        await asyncio.sleep(0.2)
 
 
 def _crowd(
@@ -446,21 +476,23 @@ def _crowd(
     owner: str,
     job_id: str,
     crowd: list[tuple[str, str]],
-    stop: float,
+    release: asyncio.Event,
     tally: Storm,
     args: argparse.Namespace,
 ) -> list[Coroutine[Any, Any, None]]:
-    """The held streams, the stalled uploads and the bystander, spread within the quotas."""
+    """The held streams and the stalled uploads, spread over keys within the quotas."""
+    if not crowd:
+        return []
     # The owner follows the training job up to its cap; the others follow their own jobs.
     followers = [(owner, job_id)] * STREAMS_PER_KEY + [
         pair for pair in crowd[1:] for _ in range(STREAMS_PER_KEY // 4)
     ]
     streams = [
-        _hold_stream(svc.base, key, job, stop, tally) for key, job in followers[: args.streams]
+        _hold_stream(svc.base, key, job, release, tally) for key, job in followers[: args.streams]
     ]
     uploaders = [key for key, _ in crowd[1:] for _ in range(STALLED_PER_KEY)]
-    stalled = [_stall_upload(svc.port, key, stop, tally) for key in uploaders[: args.stalled]]
-    return [*streams, *stalled, _bystander(svc.base, crowd[0][0], stop, tally)]
+    stalled = [_stall_upload(svc.port, key, release, tally) for key in uploaders[: args.stalled]]
+    return [*streams, *stalled]
 
 
 def storm(args: argparse.Namespace) -> None:
@@ -499,7 +531,8 @@ def _report_storm(idle: Storm, busy: Storm, epochs: int, pid: int) -> None:
         f"storm: {len(busy.polls)} polls in {busy.seconds:.0f} s, statuses {dict(busy.statuses)}, "
         f"{busy.transport_errors} transport errors\n"
         f"  500s: {busy.statuses.get(500, 0)} (all 5xx: {errors_5xx or 0})\n"
-        f"  SSE streams open to the end: {busy.streams_open} ({busy.stream_events} events)\n"
+        f"  SSE streams opened {busy.streams_opened}, open to the end {busy.streams_open} "
+        f"({busy.stream_events} events)\n"
         f"  stalled uploads still waiting at the end: {busy.stalled_unanswered}\n"
         f"  bystander key: {dict(busy.bystander)} rounds (list + upload), worst round "
         f"{busy.bystander_worst:.1f} s\n"

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
@@ -43,6 +44,12 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 SSE_POLL_SECONDS = 0.5
 SSE_QUIET_POLL_SECONDS = 2.0  # a stream with nothing new for a while reads less often
+# Reads of all event streams together at once, per event loop: a hundred streams then share
+# a few threads instead of taking the ones requests need; under load each just ticks later.
+SSE_CONCURRENT_READS = 4
+_read_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 MAX_EVENT_ID = 2**63 - 1  # a BIGINT
 SSE_KEEPALIVE_SECONDS = 15.0
 
@@ -314,6 +321,15 @@ def _poll(
         return None
 
 
+def _read_gate() -> asyncio.Semaphore:
+    """The running loop's cap on concurrent stream reads."""
+    loop = asyncio.get_running_loop()
+    gate = _read_gates.get(loop)
+    if gate is None:
+        gate = _read_gates[loop] = asyncio.Semaphore(SSE_CONCURRENT_READS)
+    return gate
+
+
 def _tick(quiet_for: float) -> float:
     """Seconds to the next read: 0.5 while events flow, 2 once a stream was quiet for 10 s."""
     # A hundred streams of queued jobs then cost 50 short reads a second, not 200.
@@ -330,7 +346,8 @@ async def _stream(sessions: sessionmaker[Session], job_id: str, after: int) -> A
     yield "retry: 2000\n\n"
     quiet_since = last_event = time.monotonic()
     while True:
-        polled = await run_in_threadpool(_poll, sessions, job_id, after)
+        async with _read_gate():
+            polled = await run_in_threadpool(_poll, sessions, job_id, after)
         status, events = polled or (None, [])  # None: a skipped tick, nothing learned
         for event in events:
             after = event.id
