@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
+from api.quotas import KeySlots, ProbeGate, RequestQuota
 from api.routes import artifacts, health, jobs, models, videos
 from api.schemas import ErrorBody
-from core.db import session_factory
+from core.db import PoolLimits, session_factory
 from core.queue import CeleryQueue, JobQueue
 from core.settings import Settings, get_settings
 from core.storage import ArtifactStore
@@ -19,8 +20,13 @@ from core.storage import ArtifactStore
 log = logging.getLogger("dyngen.api")
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 415, 422, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 404, 408, 409, 413, 415, 422, 429, 503)
 }
+
+
+def _pool(settings: Settings) -> PoolLimits:
+    # A short wait: past it the request is answered 503 + Retry-After, not left hanging.
+    return PoolLimits(settings.db_pool_size, settings.db_max_overflow, settings.api_pool_timeout)
 
 
 def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None) -> FastAPI:
@@ -33,9 +39,12 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
         log.info("deleted %d staged upload(s) left by a stopped API", removed)
     services = Services(
         settings=settings,
-        sessions=session_factory(settings.db_url, settings.connect_timeout),
+        sessions=session_factory(settings.db_url, settings.connect_timeout, _pool(settings)),
         store=store,
         queue=queue or CeleryQueue(settings),
+        uploads=KeySlots("uploads", "too_many_uploads", settings.max_uploads_per_key),
+        streams=KeySlots("event streams", "too_many_streams", settings.max_streams_per_key),
+        probes=ProbeGate(settings.max_concurrent_probes),
     )
     app = FastAPI(
         title="dyngen",
@@ -46,6 +55,11 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
     app.state.services = services
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(
+        RequestQuota,
+        limit=settings.max_requests_per_key,
+        wait_seconds=settings.request_wait_seconds,
+    )
     for module in (videos, jobs, models, artifacts, health):
         app.include_router(module.router)
     if settings.auth == "open":

@@ -12,7 +12,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ApiError
+from api.quotas import KeySlots, ProbeGate
 from core.auth import authenticate
+from core.db import session_scope
 from core.queue import JobQueue
 from core.settings import Settings
 from core.storage import ArtifactStore
@@ -22,12 +24,15 @@ log = logging.getLogger("dyngen.api")
 
 @dataclass
 class Services:
-    """Everything built once per app: settings, sessions, storage, the job queue."""
+    """Everything built once per app: settings, sessions, storage, the job queue, quotas."""
 
     settings: Settings
     sessions: sessionmaker[Session]
     store: ArtifactStore
     queue: JobQueue
+    uploads: KeySlots
+    streams: KeySlots
+    probes: ProbeGate
 
 
 def get_services(request: Request) -> Services:
@@ -37,7 +42,7 @@ def get_services(request: Request) -> Services:
 
 
 def get_db(services: Annotated[Services, Depends(get_services)]) -> Iterator[Session]:
-    """A session per request; routes commit what they mean to keep."""
+    """A session per route call, closed when the route returns (before a body streams)."""
     session = services.sessions()
     try:
         yield session
@@ -46,8 +51,8 @@ def get_db(services: Annotated[Services, Depends(get_services)]) -> Iterator[Ses
 
 
 def _close(session: Session) -> None:
-    # This runs after the response went out; a connection the database dropped meanwhile
-    # is already discarded by the pool and is no error of this request's.
+    # A connection the database dropped meanwhile is already discarded by the pool and is
+    # no error of this request's.
     try:
         session.close()
     except SQLAlchemyError as err:
@@ -55,7 +60,9 @@ def _close(session: Session) -> None:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-SessionDep = Annotated[Session, Depends(get_db)]
+# Function scope: the connection goes back to the pool when the route returns, not when a
+# download or an event stream it answered with ends.
+SessionDep = Annotated[Session, Depends(get_db, scope="function")]
 
 
 @dataclass(frozen=True)
@@ -79,17 +86,20 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_caller(request: Request, services: ServicesDep, session: SessionDep) -> Caller:
+def get_caller(request: Request, services: ServicesDep) -> Caller:
     """Authenticate the request's API key; open mode lets a request without one through."""
     token = _bearer(request)
     if token is None:
         if services.settings.auth == "open":
             return Caller(None)
         raise _unauthorized("this server needs an API key: send `Authorization: Bearer <key>`")
-    key = authenticate(session=session, key=token)
-    if key is None:
+    # a session of its own, closed at once: an upload that follows holds no connection
+    with session_scope(services.sessions) as session:
+        key = authenticate(session=session, key=token)
+        key_id = None if key is None else key.id
+    if key_id is None:
         raise _unauthorized("unknown or revoked API key")
-    return Caller(key.id)
+    return Caller(key_id)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import UNION_TAGS
@@ -89,6 +90,14 @@ async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
     return error_response(503, "database_unavailable", message, headers={"Retry-After": "5"})
 
 
+async def _on_pool_exhausted(request: Request, exc: Exception) -> JSONResponse:
+    # Every pooled connection is busy and none came free within DYNGEN_API_POOL_TIMEOUT:
+    # the server is overloaded, not broken.
+    log.warning("database pool exhausted on %s %s: %s", request.method, request.url.path, exc)
+    message = "the server is busy: no database connection came free in time; try again shortly"
+    return error_response(503, "database_busy", message, headers={"Retry-After": "2"})
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "the server failed; the error was logged")
@@ -99,6 +108,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(ServiceError, _on_service_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(PoolTimeout, _on_pool_exhausted)
     for lost in (OperationalError, InterfaceError):
         app.add_exception_handler(lost, _on_database_down)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -7,9 +7,9 @@ from pathlib import Path
 from api.errors import ApiError
 from core.settings import Settings, mask_limits
 from core.videos import Probe
-from model.errors import MaskError, VideoError, VideoTooLarge, VideoTooLong
+from model.errors import MaskError, VideoError, VideoTooCostly, VideoTooLarge, VideoTooLong
 from model.masks import MASK_SUFFIXES, inspect_mask_file
-from model.video_io import probe_video
+from model.video_io import DecodeBudget, probe_video
 
 
 def probe_upload(path: Path, suffix: str, settings: Settings) -> Probe:
@@ -42,10 +42,26 @@ def _too_large(width: int, height: int, limit: int) -> ApiError:
     )
 
 
+def _too_costly(err: VideoTooCostly) -> ApiError:
+    if err.bound == "pixels":
+        what = f"more than {err.limit:.0f} decoded pixels (frames x width x height)"
+    else:
+        what = f"more than {err.limit:g} s to decode"
+    return ApiError(
+        422,
+        "video_too_costly",
+        f"the upload takes {what}, this server's bound for one upload",
+        details={"bound": err.bound, "limit": err.limit, "reached": err.reached},
+    )
+
+
 def _probe_video(path: Path, settings: Settings) -> Probe:
     limits = {"max_frames": settings.max_video_frames, "max_side": settings.max_video_side}
+    budget = DecodeBudget(settings.max_probe_pixels, settings.max_probe_seconds)
     try:
-        info = probe_video(path, **limits)
+        info = probe_video(path, **limits, budget=budget)
+    except VideoTooCostly as err:
+        raise _too_costly(err) from None
     except VideoTooLong as err:
         raise _too_long(err.frames, err.limit) from None
     except VideoTooLarge as err:

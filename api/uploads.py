@@ -2,12 +2,16 @@
 
 Starlette's form parser spools the whole file before the route runs, so a 10 GB upload
 would fill the disk before anyone could say no. This parser writes the `file` part to a
-staged file chunk by chunk and stops reading the moment the limit is passed.
+staged file chunk by chunk and stops reading the moment the limit is passed. Every byte of
+the body counts toward the limit (other parts are parsed and dropped, never stored), the
+body must end with its closing boundary, and a client that stops sending is dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 
@@ -19,7 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from api.errors import ApiError
 from core.storage import ArtifactStore, StagedFile
 
-FORM_OVERHEAD = 64 * 1024  # headers and boundaries around the file part
+FORM_OVERHEAD = 64 * 1024  # headers, boundaries and small fields around the file part
 SAFE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 
 
@@ -63,6 +67,7 @@ class _FileReceiver:
         self.pending: list[bytes] = []  # file bytes parsed from the current chunk
         self.received = 0
         self.found = False
+        self.ended = False  # the closing boundary was parsed
 
     def callbacks(self) -> dict[str, object]:
         return {
@@ -72,7 +77,11 @@ class _FileReceiver:
             "on_header_end": self._header_end,
             "on_headers_finished": self._headers_finished,
             "on_part_data": self._part_data,
+            "on_end": self._end,
         }
+
+    def _end(self) -> None:
+        self.ended = True
 
     def _part_begin(self) -> None:
         self.part = _PartState()
@@ -130,7 +139,9 @@ def _check_declared_length(request: Request, limit: int) -> None:
         raise too_large(limit)
 
 
-async def receive_upload(request: Request, store: ArtifactStore, limit: int) -> Upload:
+async def receive_upload(
+    request: Request, store: ArtifactStore, limit: int, idle_seconds: float
+) -> Upload:
     """Stream the request's `file` part into a staged file; 4xx for anything but one file."""
     boundary = _boundary(request)
     _check_declared_length(request, limit)
@@ -138,7 +149,7 @@ async def receive_upload(request: Request, store: ArtifactStore, limit: int) -> 
     parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
     staged = await run_in_threadpool(store.stage)
     try:
-        await _pump(request, parser, receiver, staged)
+        await _pump(_chunks(request, limit, idle_seconds), parser, receiver, staged)
     except BaseException:
         await run_in_threadpool(staged.discard)
         raise
@@ -157,12 +168,50 @@ def _write_all(staged: StagedFile, blocks: list[bytes]) -> None:
         staged.write(block)
 
 
+async def _chunks(request: Request, limit: int, idle_seconds: float) -> AsyncIterator[bytes]:
+    """The body's chunks; 413 past `limit` plus the form's overhead, 408 when the client stalls."""
+    stream = request.stream().__aiter__()
+    total = 0
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(stream), idle_seconds)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise _stalled(idle_seconds) from None
+        total += len(chunk)
+        # The whole body counts: other parts are parsed and dropped, but still read.
+        if total > limit + FORM_OVERHEAD:
+            raise _TooLarge()
+        yield chunk
+
+
+def _stalled(idle_seconds: float) -> ApiError:
+    return ApiError(
+        408,
+        "upload_stalled",
+        f"the upload sent nothing for {idle_seconds:g} s and was dropped",
+        details={"idle_seconds": idle_seconds},
+    )
+
+
+def _unterminated() -> ApiError:
+    return ApiError(
+        400,
+        "malformed_multipart",
+        "the multipart body ended without its closing boundary (the upload was cut short?)",
+    )
+
+
 async def _pump(
-    request: Request, parser: MultipartParser, receiver: _FileReceiver, staged: StagedFile
+    chunks: AsyncIterator[bytes],
+    parser: MultipartParser,
+    receiver: _FileReceiver,
+    staged: StagedFile,
 ) -> None:
     """Feed the body to the parser and its file bytes to disk, one network chunk at a time."""
     try:
-        async for chunk in request.stream():
+        async for chunk in chunks:
             parser.write(chunk)
             if receiver.pending:
                 blocks, receiver.pending = receiver.pending, []
@@ -175,3 +224,5 @@ async def _pump(
         raise ApiError(400, "malformed_multipart", message) from None
     except ClientDisconnect:
         raise ApiError(400, "client_disconnected", "the upload was interrupted") from None
+    if not receiver.ended:
+        raise _unterminated()

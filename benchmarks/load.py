@@ -1,13 +1,19 @@
-"""`make bench-load`: the API under many polling clients, with and without training beside it.
+"""`make bench-load`: the API under a storm of pollers, held streams and stalled uploads.
 
-Starts the real processes on loopback (`dyngen api`, and `dyngen worker` for the training
-phase) against PostgreSQL and Redis, then:
+Starts the real processes on loopback (`dyngen api`, and `dyngen worker`) against PostgreSQL
+and Redis, with the API's default pool and quotas. The default scenario (`storm`):
 
-1. streams a generated 1 GiB upload and reads the API process's peak RSS (VmHWM);
-2. runs `--clients` concurrent clients polling `GET /v1/jobs/{id}` (and listing every
-   `--list-every`-th request): alone, then while another client streams real video uploads
-   with the job queued and no worker, then with uploads while the worker trains the job;
-3. prints requests per second and poll latency percentiles of each phase.
+1. an idle run: `--pollers` clients polling `GET /v1/jobs/{id}` of a queued job, nothing else;
+2. the storm: the worker trains the job while the same pollers run, `--streams` SSE streams
+   are held open (spread over keys, within the per-key cap) and `--stalled` uploads send
+   their headers and a little of their body, then nothing; a bystander key lists its videos
+   and uploads a real clip all along;
+3. prints the count of 500s (must be 0), of other statuses, whether the bystander was
+   answered, the p99 of the polls beside the idle run's (a ratio: the machine is noisy), and
+   the API process's peak RSS (VmHWM).
+
+`--scenario classic` runs the older phases: a 1 GiB upload, then `--clients` pollers alone,
+with uploads streaming, and with training beside.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -289,13 +297,272 @@ def _epoch(base: str, key: str, job_id: str) -> int:
     return int(job.json()["progress"]["epoch"] or 0)
 
 
+# -- the storm scenario -----------------------------------------------------------------
+
+STREAMS_PER_KEY = 16  # the API's default DYNGEN_MAX_STREAMS_PER_KEY
+STALLED_PER_KEY = 2  # under the default DYNGEN_MAX_UPLOADS_PER_KEY of 4
+
+
+@dataclass
+class Storm:
+    """What the storm (or the idle run) saw."""
+
+    polls: list[float] = field(default_factory=list)  # seconds
+    statuses: Counter[int] = field(default_factory=Counter)  # every answer, by status
+    transport_errors: int = 0  # time-outs, resets: no answer at all
+    streams_opened: int = 0  # SSE streams that got their 200
+    streams_open: int = 0  # ... and were still open at the end
+    stalls_sent: int = 0
+    stream_events: int = 0
+    stalled_unanswered: int = 0  # stalled uploads still waiting at the end (as they should)
+    bystander: Counter[str] = field(default_factory=Counter)  # "ok" / "failed"
+    bystander_worst: float = 0.0
+    seconds: float = 0.0
+
+    def p99(self) -> float:
+        """The 99th percentile of poll latency, in ms."""
+        return float(np.percentile(self.polls, 99)) * 1000
+
+    def record(self, status: int) -> None:
+        """Count one answer."""
+        self.statuses[status] += 1
+
+
+def _make_keys(svc: Service, count: int) -> list[tuple[str, str]]:
+    """`count` API keys as (id, plain key), made directly in the schema."""
+    from core.auth import create_api_key
+    from core.db import session_factory, session_scope
+
+    url = svc.env["DYNGEN_DATABASE_URL"]
+    with session_scope(session_factory(url)) as session:
+        made = [create_api_key(session=session, name=f"load-{i}") for i in range(count)]
+        return [(row.id, plain) for row, plain in made]
+
+
+def _queued_jobs(base: str, keys: list[str]) -> list[str]:
+    """One queued training job per key (each uploads the clip first); their ids."""
+    return [_job(base, key) for key in keys]
+
+
+async def _storm_poller(client: httpx.AsyncClient, url: str, stop: float, tally: Storm) -> None:
+    while time.monotonic() < stop:
+        started = time.monotonic()
+        try:
+            response = await client.get(url)
+        except httpx.HTTPError:
+            tally.transport_errors += 1
+            continue
+        tally.polls.append(time.monotonic() - started)
+        tally.record(response.status_code)
+
+
+async def _hold_stream(
+    base: str, key: str, job_id: str, release: asyncio.Event, tally: Storm
+) -> None:
+    """Open an SSE stream and read it until `release`; count it if it was still open then."""
+    headers = {"authorization": f"Bearer {key}", "accept": "text/event-stream"}
+    url = f"{base}/v1/jobs/{job_id}/events"
+    async with httpx.AsyncClient(timeout=120) as client:
+        try:
+            async with client.stream("GET", url, headers=headers) as response:
+                tally.record(response.status_code)
+                if response.status_code == 200:
+                    tally.streams_opened += 1
+                    await _read_until(response, release, tally)
+        except httpx.HTTPError:
+            tally.transport_errors += 1
+
+
+async def _read_until(response: httpx.Response, release: asyncio.Event, tally: Storm) -> None:
+    async def read() -> None:
+        async for line in response.aiter_lines():
+            tally.stream_events += line.startswith("event:")
+
+    reading = asyncio.create_task(read())
+    await asyncio.wait(
+        [reading, asyncio.create_task(release.wait())], return_when="FIRST_COMPLETED"
+    )
+    if not reading.done():
+        tally.streams_open += 1  # still open when the storm ended: what it should be
+        reading.cancel()
+
+
+async def _stall_upload(port: int, key: str, release: asyncio.Event, tally: Storm) -> None:
+    """Send an upload's headers and 64 KiB of its body, then nothing until `release`."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /v1/videos HTTP/1.1\r\nHost: t\r\nContent-Length: 10000000\r\n"
+        + f"Authorization: Bearer {key}\r\n".encode()
+        + b"Content-Type: multipart/form-data; boundary=x\r\n\r\n"
+        + b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\n'
+        + b"\0" * 65536
+    )
+    await writer.drain()
+    tally.stalls_sent += 1
+    answer = asyncio.create_task(reader.read(64))
+    await asyncio.wait([answer, asyncio.create_task(release.wait())], return_when="FIRST_COMPLETED")
+    if answer.done():
+        data = answer.result()
+        tally.record(int(data.split()[1]) if data.startswith(b"HTTP/") else 0)
+    else:
+        tally.stalled_unanswered += 1
+        answer.cancel()
+    writer.close()
+
+
+async def _bystander(base: str, key: str, stop: float, tally: Storm) -> None:
+    """Another key going about its business: lists its videos, uploads and deletes a clip."""
+    data = VIDEO.read_bytes()
+    headers = {"authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
+        while True:  # one round at least, however late it starts
+            started = time.monotonic()
+            try:
+                listed = await client.get("/v1/videos?limit=5")
+                made = await client.post("/v1/videos", files={"file": (VIDEO.name, data)})
+                ok = listed.status_code == 200 and made.status_code == 201
+                tally.record(listed.status_code)
+                tally.record(made.status_code)
+                if ok:
+                    await client.delete(f"/v1/videos/{made.json()['id']}")
+            except httpx.HTTPError:
+                ok = False
+            tally.bystander["ok" if ok else "failed"] += 1
+            tally.bystander_worst = max(tally.bystander_worst, time.monotonic() - started)
+            if time.monotonic() >= stop:
+                return
+            await asyncio.sleep(0.5)
+
+
+async def storm_phase(
+    svc: Service, owner: str, job_id: str, crowd: list[tuple[str, str]], args: argparse.Namespace
+) -> Storm:
+    """`args.seconds` of pollers and the bystander; with a `crowd` (key, job id), amid the
+    held streams and stalled uploads, which are all open before the clock starts."""
+    tally = Storm()
+    release = asyncio.Event()
+    holders = [
+        asyncio.create_task(c) for c in _crowd(svc, owner, job_id, crowd, release, tally, args)
+    ]
+    await _settle(tally, len(holders), args)
+    limits = httpx.Limits(max_connections=args.pollers, max_keepalive_connections=args.pollers)
+    headers = {"authorization": f"Bearer {owner}"}
+    started = time.monotonic()
+    stop = started + args.seconds
+    async with httpx.AsyncClient(
+        base_url=svc.base, headers=headers, limits=limits, timeout=60
+    ) as client:
+        url = f"/v1/jobs/{job_id}"
+        tasks = [_storm_poller(client, url, stop, tally) for _ in range(args.pollers)]
+        bystander = [_bystander(svc.base, crowd[0][0], stop, tally)] if crowd else []
+        await asyncio.gather(*tasks, *bystander)
+    tally.seconds = time.monotonic() - started
+    release.set()
+    await asyncio.gather(*holders)
+    return tally
+
+
+async def _settle(tally: Storm, holders: int, args: argparse.Namespace) -> None:
+    """Wait (up to a minute) until every stream answered and every stalled upload was sent."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if tally.streams_opened + tally.stalls_sent + sum(tally.statuses.values()) >= holders:
+            return
+        await asyncio.sleep(0.2)
+
+
+def _crowd(
+    svc: Service,
+    owner: str,
+    job_id: str,
+    crowd: list[tuple[str, str]],
+    release: asyncio.Event,
+    tally: Storm,
+    args: argparse.Namespace,
+) -> list[Coroutine[Any, Any, None]]:
+    """The held streams and the stalled uploads, spread over keys within the quotas."""
+    if not crowd:
+        return []
+    # The owner follows the training job up to its cap; the others follow their own jobs.
+    followers = [(owner, job_id)] * STREAMS_PER_KEY + [
+        pair for pair in crowd[1:] for _ in range(STREAMS_PER_KEY // 4)
+    ]
+    streams = [
+        _hold_stream(svc.base, key, job, release, tally) for key, job in followers[: args.streams]
+    ]
+    uploaders = [key for key, _ in crowd[1:] for _ in range(STALLED_PER_KEY)]
+    stalled = [_stall_upload(svc.port, key, release, tally) for key in uploaders[: args.stalled]]
+    return [*streams, *stalled]
+
+
+def storm(args: argparse.Namespace) -> None:
+    """The default scenario: the idle run, then the storm with training beside."""
+    print(
+        f"{os.cpu_count()} CPUs; {args.pollers} pollers, {args.streams} SSE streams, "
+        f"{args.stalled} stalled uploads, {args.seconds:.0f} s a run",
+        flush=True,
+    )
+    with service(upload_limit=512 * 1024**2) as (svc, api, owner):
+        job_id = _job(svc.base, owner)
+        # key 0 is the bystander; the rest hold streams and stalled uploads
+        others = [plain for _, plain in _make_keys(svc, 1 + max(1, args.stalled // 2))]
+        jobs = _queued_jobs(svc.base, others[1:])
+        crowd = [(others[0], ""), *zip(others[1:], jobs, strict=True)]
+        idle = asyncio.run(storm_phase(svc, owner, job_id, [], args))
+        print(
+            f"idle run: {len(idle.polls)} polls, statuses {dict(idle.statuses)}, "
+            f"{idle.transport_errors} transport errors; poll p99 {idle.p99():.0f} ms",
+            flush=True,
+        )
+        worker = svc.start("worker")
+        first = _wait_running(svc.base, owner, job_id, worker)
+        busy = asyncio.run(storm_phase(svc, owner, job_id, crowd, args))
+        epochs = _epoch(svc.base, owner, job_id) - first
+        _report_storm(idle, busy, epochs, api.pid)
+        for key, job in [(owner, job_id), *crowd[1:]]:
+            httpx.post(
+                f"{svc.base}/v1/jobs/{job}/cancel", headers={"authorization": f"Bearer {key}"}
+            )
+
+
+def _report_storm(idle: Storm, busy: Storm, epochs: int, pid: int) -> None:
+    errors_5xx = {s: n for s, n in busy.statuses.items() if s >= 500}
+    print(
+        f"storm: {len(busy.polls)} polls in {busy.seconds:.0f} s, statuses {dict(busy.statuses)}, "
+        f"{busy.transport_errors} transport errors\n"
+        f"  500s: {busy.statuses.get(500, 0)} (all 5xx: {errors_5xx or 0})\n"
+        f"  SSE streams opened {busy.streams_opened}, open to the end {busy.streams_open} "
+        f"({busy.stream_events} events)\n"
+        f"  stalled uploads still waiting at the end: {busy.stalled_unanswered}\n"
+        f"  bystander key: {dict(busy.bystander)} rounds (list + upload), worst round "
+        f"{busy.bystander_worst:.1f} s\n"
+        f"  poll p99 {busy.p99():.0f} ms vs idle {idle.p99():.0f} ms: "
+        f"x{busy.p99() / idle.p99():.1f}\n"
+        f"  the worker trained {epochs} epochs meanwhile\n"
+        f"API peak RSS (VmHWM): {_status_kib(pid, 'VmHWM') / 1024:.0f} MiB",
+        flush=True,
+    )
+
+
 def main() -> None:
-    """Run the phases and print the figures."""
+    """Run the chosen scenario and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--scenario", choices=["storm", "classic"], default="storm")
+    parser.add_argument("--pollers", type=int, default=500)
+    parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument("--stalled", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=32, help="classic: polling clients")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each load phase")
-    parser.add_argument("--list-every", type=int, default=5)
+    parser.add_argument("--list-every", type=int, default=5, help="classic: list every n-th")
     args = parser.parse_args()
+    if args.scenario == "storm":
+        storm(args)
+    else:
+        classic(args)
+
+
+def classic(args: argparse.Namespace) -> None:
+    """The older phases: a 1 GiB upload, then pollers alone, with uploads, with training."""
     print(f"{os.cpu_count()} CPUs; {args.clients} polling clients", flush=True)
     with service(upload_limit=GIB + BLOCK) as (svc, api, key):
         print(asyncio.run(big_upload(svc.base, key, api.pid)), flush=True)

@@ -177,6 +177,24 @@ def worker(pool: str, concurrency: int) -> None:
     app.worker_main(_worker_argv(settings, pool, concurrency))
 
 
+@click.command("worker-health")
+def worker_health() -> None:
+    """Exit 0 while this host's worker keeps its health file fresh (a healthcheck)."""
+    from worker.health import age
+
+    settings = _settings()
+    path, stale = settings.health_file, settings.health_stale_seconds
+    seconds = age(path)
+    if seconds is None:
+        raise click.ClickException(f"unhealthy: no health file at {path} (is a worker running?)")
+    if seconds > stale:
+        raise click.ClickException(
+            f"unhealthy: the worker last wrote its health file {seconds:.0f} s ago "
+            f"(stale after {stale:g} s): stopped, frozen, or its job lost its lease"
+        )
+    click.echo(f"healthy: the worker wrote its health file {seconds:.1f} s ago")
+
+
 @click.command()
 def migrate() -> None:
     """Bring the database to the newest schema."""
@@ -230,5 +248,5 @@ def apikey_revoke(key_id: str) -> None:
 
 def register(group: click.Group) -> None:
     """Add the service commands to the `dyngen` group."""
-    for command in (serve, api, worker, migrate, apikey):
+    for command in (serve, api, worker, worker_health, migrate, apikey):
         group.add_command(command)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -26,8 +27,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@dataclass(frozen=True)
+class PoolLimits:
+    """How many connections an engine keeps and how long a checkout waits for one."""
+
+    size: int = 5
+    overflow: int = 10
+    timeout: float = 30.0
+
+
 @lru_cache(maxsize=8)
-def engine_for(url: str, connect_timeout: float = 3.0) -> Engine:
+def engine_for(url: str, connect_timeout: float = 3.0, pool: PoolLimits | None = None) -> Engine:
     """The process's engine for `url`, built on first use."""
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
@@ -44,13 +54,23 @@ def engine_for(url: str, connect_timeout: float = 3.0) -> Engine:
         "keepalives_count": 3,
         "tcp_user_timeout": PG_TCP_USER_TIMEOUT_MS,
     }
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    pool = pool or PoolLimits()
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+        pool_size=pool.size,
+        max_overflow=pool.overflow,
+        pool_timeout=pool.timeout,
+    )
 
 
 @lru_cache(maxsize=8)
-def session_factory(url: str, connect_timeout: float = 3.0) -> sessionmaker[Session]:
+def session_factory(
+    url: str, connect_timeout: float = 3.0, pool: PoolLimits | None = None
+) -> sessionmaker[Session]:
     """Sessions on the engine for `url`; objects stay readable after commit."""
-    return sessionmaker(engine_for(url, connect_timeout), expire_on_commit=False)
+    return sessionmaker(engine_for(url, connect_timeout, pool), expire_on_commit=False)
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -111,6 +112,37 @@ class Settings(BaseSettings):
         default=3.0, gt=0, description="seconds to reach the DB or broker"
     )
 
+    # how the API holds up under load (docs/reliability.md, "Load"); counts are per API process
+    db_pool_size: int = Field(default=5, ge=1, description="pooled DB connections per API process")
+    db_max_overflow: int = Field(default=10, ge=0, description="extra connections under load")
+    api_pool_timeout: float = Field(
+        default=5.0, gt=0, description="seconds an API request waits for a connection: then 503"
+    )
+    max_requests_per_key: int = Field(
+        default=8, ge=1, description="requests of one key in progress at once; more wait"
+    )
+    request_wait_seconds: float = Field(
+        default=30.0, gt=0, description="how long a key's excess request waits, then 429"
+    )
+    max_uploads_per_key: int = Field(default=4, ge=1, description="concurrent uploads of one key")
+    max_streams_per_key: int = Field(default=16, ge=1, description="open event streams of one key")
+    upload_idle_seconds: float = Field(
+        default=60.0, gt=0, description="an upload sending nothing for this long is dropped"
+    )
+    max_concurrent_probes: int = Field(
+        default=2, ge=1, description="uploads decoded at once; more answer 503"
+    )
+    max_probe_pixels: int = Field(
+        default=4_000_000_000, ge=1, description="decoded pixels (frames x width x height)"
+    )
+    max_probe_seconds: float = Field(default=60.0, gt=0, description="wall time of one probe")
+
+    # the worker's health file (`dyngen worker-health`); default data_dir/worker-health.HOST
+    worker_health_file: Path | None = None
+    worker_stale_seconds: float | None = Field(
+        default=None, gt=0, description="the file is stale after this; default 3 heartbeats"
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
@@ -134,6 +166,17 @@ class Settings(BaseSettings):
     def celery_broker_url(self) -> str:
         """The broker URL, Celery over an SQLite file when none is set."""
         return self.broker_url or f"sqla+sqlite:///{self.resolved_data_dir / 'broker.sqlite'}"
+
+    @property
+    def health_file(self) -> Path:
+        """The file a healthy worker keeps fresh."""
+        default = self.resolved_data_dir / f"worker-health.{socket.gethostname()}"
+        return (self.worker_health_file or default).expanduser().resolve()
+
+    @property
+    def health_stale_seconds(self) -> float:
+        """How old the health file may get before the worker counts as stuck."""
+        return self.worker_stale_seconds or 3 * self.heartbeat_seconds
 
     @property
     def store_dir(self) -> Path:

@@ -33,6 +33,16 @@ class VideoTooLarge(VideoError):
         self.width, self.height, self.limit = width, height, limit
 
 
+class VideoTooCostly(VideoError):
+    """A video whose decoding would pass the caller's bound on decoded pixels or wall time."""
+
+    code = "video_too_costly"
+
+    def __init__(self, message: str, *, bound: str, limit: float, reached: float) -> None:
+        super().__init__(message)
+        self.bound, self.limit, self.reached = bound, limit, reached
+
+
 class MaskError(DyngenError):
     """A mask that can't be read or doesn't fit the training video."""
 

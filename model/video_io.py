@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -13,7 +14,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from model.errors import VideoError, VideoTooLarge, VideoTooLong
+from model.errors import VideoError, VideoTooCostly, VideoTooLarge, VideoTooLong
 from model.files import PendingFile, atomic_path
 
 Resample = Literal["lanczos", "nearest"]
@@ -101,20 +102,38 @@ def stream_info(path: Path) -> VideoInfo:
         container.close()
 
 
+@dataclass(frozen=True)
+class DecodeBudget:
+    """What one probe may spend: decoded pixels (frames x width x height) and wall seconds."""
+
+    pixels: int | None = None
+    seconds: float | None = None
+
+
 def probe_video(
-    path: Path, *, max_frames: int | None = None, max_side: int | None = None
+    path: Path,
+    *,
+    max_frames: int | None = None,
+    max_side: int | None = None,
+    budget: DecodeBudget | None = None,
 ) -> VideoInfo:
     """Decode the whole file (as a stream) and report its true frame count, rate and size.
 
     With limits, the header's declared size and frame count are checked before any frame is
-    decoded, and decoding stops at the first frame past `max_frames`.
+    decoded, and decoding stops at the first frame past `max_frames` or past the budget (a
+    small file of one huge key frame and thousands of empty ones costs its pixels, not bytes).
     """
+    budget = budget or DecodeBudget()
+    started = time.monotonic()
     header = stream_info(path)
     _check_declared(path, header, max_frames, max_side)
-    frames = 0
+    _check_spent(path, budget, header.frames * header.width * header.height, 0.0, "declares")
+    frames = pixels = 0
     for frame in _decoded(path):
         frames += 1
+        pixels += frame.width * frame.height
         _check_decoded(path, frame, frames, max_frames, max_side)
+        _check_spent(path, budget, pixels, time.monotonic() - started, "decoded")
     if frames == 0:
         raise VideoError(f"{path}: no frame could be decoded")
     _check_complete(path, header.frames, frames)
@@ -148,6 +167,24 @@ def _check_decoded(
         )
     if max_side is not None and max(frame.width, frame.height) > max_side:
         raise _too_large(path, frame.width, frame.height, max_side)
+
+
+def _check_spent(path: Path, budget: DecodeBudget, pixels: int, seconds: float, how: str) -> None:
+    """Stop a decode that passed its budget of pixels or of seconds."""
+    if budget.pixels is not None and pixels > budget.pixels:
+        raise VideoTooCostly(
+            f"{path}: the video {how} more than {budget.pixels} pixels (frames x width x height)",
+            bound="pixels",
+            limit=budget.pixels,
+            reached=pixels,
+        )
+    if budget.seconds is not None and seconds > budget.seconds:
+        raise VideoTooCostly(
+            f"{path}: decoding took more than {budget.seconds:g} s",
+            bound="seconds",
+            limit=budget.seconds,
+            reached=round(seconds, 2),
+        )
 
 
 def _check_complete(path: Path, declared: int, decoded: int) -> None:

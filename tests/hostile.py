@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -80,4 +81,32 @@ def pickle_npy(path: Path, marker: Path) -> Path:
 def pickle_file(path: Path, marker: Path) -> Path:
     """A bare pickle (what torch.save writes, in essence) that would create `marker`."""
     path.write_bytes(pickle.dumps(_Marker(marker)))
+    return path
+
+
+def decode_bomb(path: Path, side: int, frames: int) -> Path:
+    """One side x side key frame, then `frames - 1` copies of one empty P-frame ("no change").
+
+    Cheap to send (each copy is a few bytes) and cheap to make (two frames are encoded, the
+    second one's packet is repeated), costly to decode: every frame is side x side pixels.
+    The container follows the suffix (.mkv declares no frame count, .mp4 does).
+    """
+    y, x = np.mgrid[0:side, 0:side]
+    image = np.stack([x * 255 // side, y * 255 // side, (x + y) * 127 // side], -1)
+    frame = av.VideoFrame.from_ndarray(image.astype(np.uint8), format="rgb24")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = side
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "x264-params": "keyint=100000:scenecut=0"}
+        coded = [bytes(p) for f in (frame, frame) for p in stream.encode(f)]
+        coded += [bytes(p) for p in stream.encode()]
+        key, empty = coded[0], coded[-1]
+        for index in range(frames):
+            packet = av.Packet(key if index == 0 else empty)
+            packet.stream = stream
+            packet.pts = packet.dts = index
+            packet.time_base = Fraction(1, 25)
+            packet.is_keyframe = index == 0
+            container.mux(packet)
     return path

@@ -10,6 +10,7 @@ from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 from core.queue import make_celery
 from core.settings import get_settings
 from worker import shutdown
+from worker.health import HealthBeat
 
 if TYPE_CHECKING:
     from worker.sweeper import Sweeper
@@ -21,6 +22,7 @@ app = make_celery(get_settings())
 # initialises CUDA before forking its children.
 app.conf.include = ["worker.tasks"]
 _sweepers: list[Sweeper] = []
+_beats: list[HealthBeat] = []
 
 
 @worker_ready.connect
@@ -31,6 +33,9 @@ def _start_sweeper(**_kwargs: Any) -> None:
     sweeper = Sweeper(get_settings())
     sweeper.start()
     _sweepers.append(sweeper)
+    beat = HealthBeat(get_settings())
+    beat.start()
+    _beats.append(beat)
 
 
 @worker_shutting_down.connect
@@ -43,3 +48,5 @@ def _interrupt_running_job(**_kwargs: Any) -> None:
 def _stop_sweeper(**_kwargs: Any) -> None:
     while _sweepers:
         _sweepers.pop().stop()
+    while _beats:
+        _beats.pop().stop()

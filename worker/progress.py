@@ -18,7 +18,7 @@ from core.db import session_scope
 from core.settings import Settings
 from core.tables import utcnow
 from model.errors import Cancelled
-from worker import shutdown
+from worker import health, shutdown
 
 if TYPE_CHECKING:  # model.pipeline imports torch; the worker loads it only inside a task
     from model.pipeline import EpochReport
@@ -66,12 +66,14 @@ class Reporter:
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
 
     def __enter__(self) -> Reporter:
+        health.job_started()
         self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._closed.set()
         self._thread.join(timeout=5)
+        health.job_ended()
 
     def _retrying(self, what: str, action: Callable[[], T]) -> T | None:
         """`action`, retried with backoff on database errors; None if every attempt failed."""
@@ -102,22 +104,26 @@ class Reporter:
 
     def _heartbeat_once(self) -> bool:
         with session_scope(self.sessions) as session:
-            return jobs.heartbeat(
+            flag = jobs.heartbeat(
                 session=session,
                 job_id=self.job_id,
                 worker=self.worker,
                 lease_seconds=self.settings.lease_seconds,
             )
+        health.job_alive()
+        return flag
 
     def _record_once(self, progress: dict[str, Any]) -> bool:
         with session_scope(self.sessions) as session:
-            return jobs.record_progress(
+            flag = jobs.record_progress(
                 session=session,
                 job_id=self.job_id,
                 worker=self.worker,
                 progress=progress,
                 lease_seconds=self.settings.lease_seconds,
             )
+        health.job_alive()
+        return flag
 
     def _write(self, progress: dict[str, Any]) -> None:
         progress = progress | {"attempt": self.attempt}

@@ -6,16 +6,21 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
+from api.quotas import Slot
 from api.routes.common import Cursor, Limit, PathId, artifact_read
 from api.schemas import (
     EventPage,
@@ -38,6 +43,13 @@ log = logging.getLogger("dyngen.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 SSE_POLL_SECONDS = 0.5
+SSE_QUIET_POLL_SECONDS = 2.0  # a stream with nothing new for a while reads less often
+# Reads of all event streams together at once, per event loop: a hundred streams then share
+# a few threads instead of taking the ones requests need; under load each just ticks later.
+SSE_CONCURRENT_READS = 4
+_read_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 MAX_EVENT_ID = 2**63 - 1  # a BIGINT
 SSE_KEEPALIVE_SECONDS = 15.0
 
@@ -280,25 +292,59 @@ def job_events(
     """Progress history after `after`; with `Accept: text/event-stream`, a live stream."""
     jobs.get_job(session=session, owner_id=caller.owner_id, job_id=job_id)
     if "text/event-stream" in accept:
+        # The route's session closes when it returns; each tick reads in a short one of its own.
+        slot = services.streams.take(caller.owner_id)
         start = max(after, last_event_id or 0)
         return StreamingResponse(
-            _stream(services.sessions, job_id, start),
+            _holding(slot, _stream(services.sessions, job_id, start)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            # the stream's own `finally` covers its end; this covers a stream never started
+            background=BackgroundTask(slot.release),
         )
     rows = jobs.list_events(session=session, job_id=job_id, after=after)
     items = [JobEventRead.model_validate(e, from_attributes=True) for e in rows]
     return EventPage(items=items, last_id=items[-1].id if items else after)
 
 
+async def _holding(slot: Slot, events: AsyncIterator[str]) -> AsyncIterator[str]:
+    """The stream, giving its key's stream slot back however it ends."""
+    try:
+        async for event in events:
+            yield event
+    finally:
+        slot.release()
+
+
 def _poll(
     sessions: sessionmaker[Session], job_id: str, after: int
-) -> tuple[str, list[JobEventRead]]:
+) -> tuple[str, list[JobEventRead]] | None:
+    """The job's status and its events after `after`; None when the database is busy or down."""
     # Status first, then events: a terminal status read here has its event in this batch.
-    with session_scope(sessions) as session:
-        status = session.get_one(Job, job_id).status
-        rows = jobs.list_events(session=session, job_id=job_id, after=after)
-        return status, [JobEventRead.model_validate(e, from_attributes=True) for e in rows]
+    try:
+        with session_scope(sessions) as session:
+            status = session.get_one(Job, job_id).status
+            rows = jobs.list_events(session=session, job_id=job_id, after=after)
+            return status, [JobEventRead.model_validate(e, from_attributes=True) for e in rows]
+    except (PoolTimeout, OperationalError, InterfaceError) as err:
+        # The stream already answered 200: skip this tick, try again at the next one.
+        log.info("event stream of job %s: skipped a tick (%s)", job_id, type(err).__name__)
+        return None
+
+
+def _read_gate() -> asyncio.Semaphore:
+    """The running loop's cap on concurrent stream reads."""
+    loop = asyncio.get_running_loop()
+    gate = _read_gates.get(loop)
+    if gate is None:
+        gate = _read_gates[loop] = asyncio.Semaphore(SSE_CONCURRENT_READS)
+    return gate
+
+
+def _tick(quiet_for: float) -> float:
+    """Seconds to the next read: 0.5 while events flow, 2 once a stream was quiet for 10 s."""
+    # A hundred streams of queued jobs then cost 50 short reads a second, not 200.
+    return SSE_POLL_SECONDS if quiet_for < 10 else SSE_QUIET_POLL_SECONDS
 
 
 def _sse(event: str, data: str, event_id: int | None = None) -> str:
@@ -309,18 +355,20 @@ def _sse(event: str, data: str, event_id: int | None = None) -> str:
 async def _stream(sessions: sessionmaker[Session], job_id: str, after: int) -> AsyncIterator[str]:
     """Server-sent events until the job ends; each carries its id for Last-Event-ID resumes."""
     yield "retry: 2000\n\n"
-    quiet_since = time.monotonic()
+    quiet_since = last_event = time.monotonic()
     while True:
-        status, events = await run_in_threadpool(_poll, sessions, job_id, after)
+        async with _read_gate():
+            polled = await run_in_threadpool(_poll, sessions, job_id, after)
+        status, events = polled or (None, [])  # None: a skipped tick, nothing learned
         for event in events:
             after = event.id
             yield _sse(event.kind, json.dumps(event.model_dump(mode="json")), event.id)
         if events:
-            quiet_since = time.monotonic()
+            quiet_since = last_event = time.monotonic()
         elif status in jobs.TERMINAL:
             yield _sse("end", json.dumps({"status": status}))
             return
         elif time.monotonic() - quiet_since > SSE_KEEPALIVE_SECONDS:
             yield ": keep-alive\n\n"
             quiet_since = time.monotonic()
-        await asyncio.sleep(SSE_POLL_SECONDS)
+        await asyncio.sleep(_tick(time.monotonic() - last_event))

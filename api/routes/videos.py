@@ -7,7 +7,7 @@ import mimetypes
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, ServicesDep, SessionDep
+from api.deps import CallerDep, Services, ServicesDep, SessionDep
 from api.probe import probe_upload
 from api.routes.common import Cursor, Limit, PathId, video_read
 from api.routes.files import file_response, file_responses
@@ -47,14 +47,38 @@ async def upload_video(
     request: Request, caller: CallerDep, services: ServicesDep, session: SessionDep
 ) -> VideoRead:
     """Stream a video to storage, probe it (frames, fps, size) and record it."""
-    settings = services.settings
-    upload = await receive_upload(request, services.store, settings.max_upload_bytes)
+    # The file is received and probed before the database is touched: a slow or stalled
+    # client holds one of its key's upload slots, never a pooled connection.
+    slot = services.uploads.take(caller.owner_id)
     try:
-        probe = await run_in_threadpool(probe_upload, upload.staged.path, upload.suffix, settings)
+        upload, probe = await _receive_and_probe(request, services)
+    finally:
+        slot.release()
+    return await run_in_threadpool(_record, upload, probe, caller.owner_id, services, session)
+
+
+async def _receive_and_probe(request: Request, services: Services) -> tuple[Upload, videos.Probe]:
+    settings = services.settings
+    upload = await receive_upload(
+        request, services.store, settings.max_upload_bytes, settings.upload_idle_seconds
+    )
+    try:
+        probe = await run_in_threadpool(_gated_probe, upload, services)
     except BaseException:
         await run_in_threadpool(upload.staged.discard)
         raise
-    return await run_in_threadpool(_record, upload, probe, caller.owner_id, services, session)
+    return upload, probe
+
+
+def _gated_probe(upload: Upload, services: Services) -> videos.Probe:
+    """Probe within the cap on concurrent probes (503 past it)."""
+    # Entered and left in the decoding thread: a client that hangs up mid-probe does not
+    # free the place while the decoder still runs.
+    services.probes.enter()
+    try:
+        return probe_upload(upload.staged.path, upload.suffix, services.settings)
+    finally:
+        services.probes.leave()
 
 
 def _record(
