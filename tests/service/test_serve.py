@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,7 +52,7 @@ def test_sigterm_stops_serve_and_its_worker(tmp_path: Path) -> None:
         service_env(tmp_path),
         tmp_path / "serve.log",
     )
-    with running(serve):
+    with running(serve), _reaped_group(serve.proc.pid):
         wait_for("dyngen serve to be ready", ready(f"http://127.0.0.1:{port}"), 60, serve)
         # serve and its embedded worker (its own session: the group's id is serve's pid)
         wait_for("the embedded worker", lambda: len(group_members(serve.proc.pid)) >= 2, 30)
@@ -66,6 +68,16 @@ def test_sigterm_stops_serve_and_its_worker(tmp_path: Path) -> None:
         for pid in children:
             assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid)
     assert "Traceback" not in serve.text(), serve.tail()
+
+
+@contextmanager
+def _reaped_group(pgid: int) -> Iterator[None]:
+    """Kill whatever of the group outlives the test (an orphan, if the test fails)."""
+    try:
+        yield
+    finally:
+        if group_members(pgid):
+            os.killpg(pgid, signal.SIGKILL)
 
 
 def _state(pid: int) -> str:
