@@ -330,6 +330,17 @@ def print_summary(result: Any, keys: tuple[str, ...]) -> None:
         click.echo(f"  {item.kind:22s} {item.path}")
 
 
+def print_motion(metrics: dict[str, Any]) -> None:
+    """One line from the quality report: whether the syntheses move like the clip."""
+    quality = metrics.get("quality")
+    if not isinstance(quality, dict) or not isinstance(quality.get("motion_ratio"), float):
+        return
+    click.echo(
+        f"syntheses of {quality['frames']} frames: motion ratio {quality['motion_ratio']:.2f} "
+        "(1 = as much motion as the clip, 0 = still); full report: quality in metrics.json"
+    )
+
+
 common_run_options = [
     click.option(
         "--out",
@@ -390,6 +401,7 @@ def train(
     config = build_train_config(options, masked=mask is not None)
     result = run_training(config, list(videos), out, mask, seed, device, resume, resume_every)
     print_summary(result, ("psnr", "visible_mse", "recovery_error"))
+    print_motion(result.metrics)
 
 
 @click.command()

@@ -114,10 +114,11 @@ def test_train_and_lds_follow_one_rule_for_a_short_clip(tmp_path: Path, clip40: 
     )
     assert code == 0, err
     lds_config = json.loads((tmp_path / "l" / "metrics.json").read_text())["config"]
-    code, _, err = dyngen_here(
+    code, out, err = dyngen_here(
         "train", str(clip40), "--out", str(tmp_path / "t"), *SMALL, "--epochs", "1"
     )
     assert code == 0, err
+    assert re.search(r"syntheses of 160 frames: motion ratio \d+\.\d\d ", out), out
     assert lds_config["frames"] == probe_video(tmp_path / "t" / "reconstruction.mp4").frames == 40
 
 
