@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# every DYNGEN_ setting applies, e.g. DYNGEN_PORT=8001 make run (README, Settings)
 run: install
 	$(VENV)/bin/dyngen serve
 

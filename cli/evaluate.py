@@ -97,7 +97,9 @@ def evaluate(
     show_default=True,
     type=click.Choice(["16", "32", "64", "128", "256"]),
 )
-@click.option("--frames", default=60, show_default=True, type=int, help="training frames")
+@click.option(
+    "--frames", default=None, type=int, help="training frames  [default: 60, or a shorter clip's]"
+)
 @click.option("--start", default=0, show_default=True, type=int, help="first frame taken")
 @click.option("--every", default=1, show_default=True, type=int, help="keep every n-th frame")
 @click.option("--resize", default="crop", show_default=True, type=click.Choice(["crop", "stretch"]))
@@ -122,8 +124,11 @@ def lds(
     Writes OUT/lds.safetensors, OUT/video-N.mp4 and the quality report in OUT/metrics.json.
     """
     from model.lds import LDSConfig
+    from model.pipeline import fit_to_videos
 
-    config = LDSConfig.model_validate(fields | {"image_size": int(image_size)})
+    given = {name: value for name, value in fields.items() if value is not None}
+    config = LDSConfig.model_validate(given | {"image_size": int(image_size)})
+    config = fit_to_videos(config, [video])  # the rule `train` follows for a short clip
     metrics = run_lds(video, out, config, frames_out or 4 * config.frames, num_videos, fps, seed)
     click.echo(format_table(metrics["report"]))
     click.echo(f"fitted in {metrics['fit_seconds']:.2f} s; files in {out}")

@@ -199,16 +199,19 @@ def _box(text: str) -> dict[str, float]:
 
 
 class EpochBar:
-    """A tqdm progress bar fed by the pipeline's epoch reports."""
+    """A tqdm progress bar fed by the pipeline's epoch reports, drawn once training starts."""
 
-    def __init__(self, total: int, done: int = 0, before_first: str = "") -> None:
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def start(self, total: int, before_first: str = "") -> None:
+        """Draw the bar (after the input was read: errors come before any bar)."""
         from tqdm import tqdm
 
         # `before_first` names what runs before epoch 1 (the warm start), so the bar isn't
         # a silent 0/N meanwhile
         self.bar = tqdm(
             total=total,
-            initial=done,
             unit="epoch",
             dynamic_ncols=True,
             file=sys.stderr,
@@ -218,12 +221,21 @@ class EpochBar:
     def __call__(self, report: Any) -> None:
         if self.bar.desc:
             self.bar.set_description_str("", refresh=False)
+        self._time_from(report)
         self.bar.n = report.epoch
         self.bar.set_postfix(loss=f"{report.loss:.4g}", psnr=f"{report.psnr:.2f}dB", refresh=False)
         self.bar.refresh()
 
+    def _time_from(self, report: Any) -> None:
+        """Rate and ETA from the epochs this process ran, timed as the pipeline timed them."""
+        # tqdm's rate is (n - initial) / elapsed: resumed epochs go in `initial`, not in the
+        # rate, and the warm start (or the resume load) is not an epoch's time
+        self.bar.initial = report.first_epoch
+        self.bar.start_t = self.bar._time() - report.elapsed
+
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 class StopOnInterrupt:
@@ -260,15 +272,20 @@ def run_training(
     resume_every: int,
 ) -> Any:
     """Train with a progress bar; Ctrl-C saves resume state and exits 130."""
+    check_videos(videos)  # a missing or non-video file fails now, before torch loads
     from model.errors import Cancelled
     from model.pipeline import train_model, warms_up
 
     resume_path = out / "resume.safetensors"
     if not resume and resume_path.exists():
         resume_path.unlink()  # a new run must not continue an old one
-    bar = EpochBar(
-        config.epochs, before_first="PCA warm start" if warms_up(config, resume_path) else ""
-    )
+    bar = EpochBar()
+
+    def start(fitted: Any, warnings: list[str]) -> None:
+        for note in warnings:
+            click.echo(f"warning: {note}", err=True)
+        bar.start(fitted.epochs, "PCA warm start" if warms_up(fitted, resume_path) else "")
+
     try:
         with StopOnInterrupt() as stop:
             result = train_model(
@@ -282,6 +299,7 @@ def run_training(
                 should_stop=stop,
                 resume_path=resume_path,
                 resume_every=resume_every,
+                on_start=start,
             )
     except Cancelled as err:
         bar.close()
@@ -291,9 +309,15 @@ def run_training(
         sys.exit(130)
     finally:
         bar.close()
-    for note in result.warnings:
-        click.echo(f"warning: {note}", err=True)
     return result
+
+
+def check_videos(videos: list[Path]) -> None:
+    """Refuse a missing, empty or non-video file from its header alone, in a split second."""
+    from model.video_io import stream_info
+
+    for video in videos:
+        stream_info(Path(video))
 
 
 def print_summary(result: Any, keys: tuple[str, ...]) -> None:
@@ -304,6 +328,17 @@ def print_summary(result: Any, keys: tuple[str, ...]) -> None:
     click.echo(shown)
     for item in result.files:
         click.echo(f"  {item.kind:22s} {item.path}")
+
+
+def print_motion(metrics: dict[str, Any]) -> None:
+    """One line from the quality report: whether the syntheses move like the clip."""
+    quality = metrics.get("quality")
+    if not isinstance(quality, dict) or not isinstance(quality.get("motion_ratio"), float):
+        return
+    click.echo(
+        f"syntheses of {quality['frames']} frames: motion ratio {quality['motion_ratio']:.2f} "
+        "(1 = as much motion as the clip, 0 = still); full report: quality in metrics.json"
+    )
 
 
 common_run_options = [
@@ -366,6 +401,7 @@ def train(
     config = build_train_config(options, masked=mask is not None)
     result = run_training(config, list(videos), out, mask, seed, device, resume, resume_every)
     print_summary(result, ("psnr", "visible_mse", "recovery_error"))
+    print_motion(result.metrics)
 
 
 @click.command()
@@ -450,15 +486,23 @@ def synthesize(
             "content": None if content == "fresh" else _content_index(content),
         }
     )
-    with tqdm(total=frames, unit="frame", file=sys.stderr, dynamic_ncols=True) as bar:
+    # frames of all the videos, as the summary's frames_per_second counts them
+    total = config.num_videos * config.frames
+    with tqdm(total=total, unit="frame", file=sys.stderr, dynamic_ncols=True) as bar:
 
-        def progress(done: int, total: int) -> None:
-            bar.n = done
+        def progress(done: int, frames_per_video: int) -> None:
+            bar.n = done * config.num_videos
             bar.refresh()
 
         result = synthesize_videos(
             checkpoint, config, out, seed=seed, device=device, on_progress=progress
         )
+        # the last line's rate is the summary's: the same frames over the same seconds
+        seconds = result.metrics["seconds"]
+        assert isinstance(seconds, float)
+        bar.start_t = bar._time() - seconds
+        bar.n = total
+        bar.refresh()
     print_summary(result, ("frames_per_second", "mean_frame_difference"))
 
 
@@ -511,7 +555,27 @@ def demo(out: Path, epochs: int, device: str) -> None:
     print_summary(synthesis, ("frames_per_second",))
 
 
+@click.command("sample-clip")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--frames", default=300, show_default=True, type=click.IntRange(2, 10_000))
+@click.option("--size", default=64, show_default=True, type=click.IntRange(16, 1024))
+@click.option("--fps", default=25.0, show_default=True, type=click.FloatRange(1, 240))
+@click.option("--seed", default=0, show_default=True, type=int, help="which texture")
+@fail_cleanly
+def sample_clip(out: Path, frames: int, size: int, fps: float, seed: int) -> None:
+    """Write a procedural clip to OUT (.mp4 or .gif) to try the commands on: coloured waves
+    travelling under a circling bright blob, made by code (no data needed)."""
+    from model.procedural import wave_frames
+    from model.video_io import write_video
+
+    if out.suffix.lower() not in (".mp4", ".gif"):
+        raise click.ClickException(f"{out}: the sample clip is written as .mp4 or .gif")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_video(out, wave_frames(frames, size, seed=seed), fps)
+    click.echo(f"wrote {out}: {frames} frames of {size}x{size} at {fps:g} fps", err=True)
+
+
 def register(group: click.Group) -> None:
     """Add the offline commands to the `dyngen` group."""
-    for command in (train, recover, synthesize, demo):
+    for command in (train, recover, synthesize, demo, sample_clip):
         group.add_command(command)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -69,6 +70,18 @@ def _check_bind(settings: Settings, host: str) -> None:
         raise click.ClickException(str(err)) from None
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port another process holds in one line, before a worker or database is started."""
+    try:
+        # SO_REUSEADDR as uvicorn binds: only a live listener counts, not a closing socket
+        socket.create_server((host, port)).close()
+    except OSError as err:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port} ({err.strerror}): set DYNGEN_PORT (or --port) "
+            f"to a free port, e.g. DYNGEN_PORT={port + 1} make run"
+        ) from None
+
+
 def _run_api(settings: Settings, host: str) -> None:
     import uvicorn
 
@@ -102,7 +115,7 @@ def _worker_argv(settings: Settings, pool: str, concurrency: int) -> list[str]:
 
 @click.command()
 @click.option("--host", default=None, help="interface to bind  [default: 127.0.0.1]")
-@click.option("--port", type=int, default=None, help="port  [default: 8000]")
+@click.option("--port", type=int, default=None, help="port  [default: DYNGEN_PORT or 8000]")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     """API + one embedded worker: SQLite database and broker, files under the data dir."""
@@ -110,14 +123,36 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     settings = _settings(host=host, port=port, data_dir=resolved)
     _check_bind(settings, settings.host)
     _logging(settings)
+    _check_port_free(settings.host, settings.port)
     _migrate(settings)
     _wal_broker(settings)
     CeleryQueue(settings).declare()
+    # Before the worker exists: a SIGTERM from now on unwinds through the cleanup below.
+    signal.signal(signal.SIGTERM, _raise_terminated)
     embedded = EmbeddedWorker(settings)
     try:
         _run_api(settings, settings.host)
+    except Terminated:
+        embedded.stop()
+        _die_of(signal.SIGTERM)  # what a process manager expects to see: killed by SIGTERM
     finally:
         embedded.stop()
+
+
+class Terminated(SystemExit):
+    """SIGTERM arrived: `serve` cleans up as after Ctrl-C, then dies of the signal."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    # uvicorn shuts down on SIGTERM and then raises it again under the handler it found; with
+    # the default one the process died there and left the embedded worker orphaned.
+    raise Terminated(128 + signum)
+
+
+def _die_of(sig: signal.Signals) -> None:
+    """End the process by `sig` under its default action."""
+    signal.signal(sig, signal.SIG_DFL)
+    os.kill(os.getpid(), sig)
 
 
 class EmbeddedWorker:
@@ -157,6 +192,7 @@ def api(host: str | None, port: int | None) -> None:
     """The API alone (deployments: run `dyngen migrate` first)."""
     settings = _settings(host=host, port=port)
     _logging(settings)
+    _check_port_free(settings.host, settings.port)
     _run_api(settings, settings.host)
 
 

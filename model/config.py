@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
@@ -42,6 +42,20 @@ def with_recovery_defaults(fields: dict[str, object]) -> dict[str, object]:
     the authors' sigma under the `faithful` preset, which keeps their algorithm)."""
     faithful = fields.get("preset") == "faithful"
     return ({"sigma": RECOVERY_SIGMA} if faithful else RECOVERY_DEFAULTS) | fields
+
+
+Clip = TypeVar("Clip", bound=BaseModel)
+
+
+def fit_frames(config: Clip, available: int, minimum: int = 2) -> Clip:
+    """The one rule for clips shorter than the frames asked for, in every command and the API:
+    an unset `frames` shrinks to what a clip of `available` frames gives (at least `minimum`);
+    a `frames` the user set stays, and reading the clip then fails saying what it has."""
+    start, every, frames = (getattr(config, name) for name in ("start", "every", "frames"))
+    usable = (available - start - 1) // every + 1
+    if "frames" in config.model_fields_set or not minimum <= usable < frames:
+        return config
+    return config.model_copy(update={"frames": usable})
 
 
 class TrainConfig(BaseModel):
@@ -136,10 +150,7 @@ class TrainConfig(BaseModel):
 
     def fit_to_length(self, available: int) -> TrainConfig:
         """This config for clips of `available` frames: an unset `frames` shrinks to fit."""
-        usable = (available - self.start - 1) // self.every + 1
-        if "frames" in self.model_fields_set or not 2 <= usable < self.frames:
-            return self
-        return self.model_copy(update={"frames": usable})
+        return fit_frames(self, available)
 
     @property
     def chunk(self) -> int:

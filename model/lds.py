@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
+from model.config import fit_frames
 from model.errors import CheckpointError, DyngenError
 from model.files import atomic_path
 from model.stored import checked_metadata
@@ -39,6 +40,10 @@ class LDSConfig(BaseModel):
     components: int = Field(
         30, ge=1, le=1024, description="PCA components n, at most half the transitions"
     )
+
+    def fit_to_length(self, available: int) -> LDSConfig:
+        """This config for clips of `available` frames: an unset `frames` shrinks to fit."""
+        return fit_frames(self, available, minimum=3)
 
 
 @dataclass

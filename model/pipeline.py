@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, Self, TypeVar
 
 import numpy as np
 import torch
@@ -52,8 +53,9 @@ class EpochReport:
     mse: float
     psnr: float
     seconds: float
-    elapsed: float
+    elapsed: float  # since this process's first epoch began
     eta_seconds: float
+    first_epoch: int = 0  # epochs done before this process began (resumed from)
 
 
 @dataclass
@@ -92,7 +94,25 @@ def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | Non
     return TrainingData(clips, visible, header.fps / config.every)
 
 
-def fit_to_videos(config: TrainConfig, videos: list[Path]) -> TrainConfig:
+class ClipConfig(Protocol):
+    """A config that reads clips (TrainConfig, LDSConfig): what fitting it to videos needs."""
+
+    @property
+    def start(self) -> int: ...
+    @property
+    def every(self) -> int: ...
+    @property
+    def frames(self) -> int: ...
+    @property
+    def model_fields_set(self) -> set[str]: ...
+
+    def fit_to_length(self, available: int) -> Self: ...
+
+
+Fitted = TypeVar("Fitted", bound=ClipConfig)
+
+
+def fit_to_videos(config: Fitted, videos: list[Path]) -> Fitted:
     """The config for these videos: an unset `frames` shrinks to the shortest one's length."""
     if "frames" in config.model_fields_set:
         return config
@@ -106,10 +126,13 @@ def frame_count(video: Path, needed: int) -> int:
     return declared if declared >= needed else probe_video(video).frames
 
 
-def config_warnings(config: TrainConfig) -> list[str]:
+def config_warnings(config: TrainConfig, masked: bool = False) -> list[str]:
     """Settings that run but are known to learn poorly."""
     notes = []
-    if config.num_chunks == 1:
+    # A masked run is there to fill in its own clip, and one chunk over the whole clip is what
+    # recovered best (QUALITY.md, the recovery defaults): the melting past the clip's end that
+    # one chunk brings concerns synthesis only, so it is not a warning there.
+    if config.num_chunks == 1 and not masked:
         notes.append(
             f"the clip gives one chunk ({config.frames} frames, "
             f"chunk length {config.chunk_length}): "
@@ -131,18 +154,25 @@ def train_model(
     should_stop: Callable[[], bool] | None = None,
     resume_path: Path | None = None,
     resume_every: int = 50,
+    on_start: Callable[[TrainConfig, list[str]], None] | None = None,
 ) -> TrainResult:
-    """Train on the videos (optionally masked) and write the checkpoint and its reports."""
+    """Train on the videos (optionally masked) and write the checkpoint and its reports.
+
+    `on_start` gets the config fitted to the videos and its warnings once the videos have
+    been read, so bad input has failed before anything is shown as started.
+    """
     target = resolve_device(device)
     config = fit_to_videos(config, videos)
     if mask is not None and (conflict := config.mask_conflict()):
         raise DyngenError(conflict)
     data = load_training_data(config, videos, mask)
-    if config.method == "lds":
-        return train_lds(config, data, Path(videos[0]), Path(out_dir), seed, on_epoch)
-    warnings = config_warnings(config)
+    warnings = [] if config.method == "lds" else config_warnings(config, masked=mask is not None)
     for note in warnings:
         log.warning(note)
+    if on_start is not None:
+        on_start(config, warnings)
+    if config.method == "lds":
+        return train_lds(config, data, Path(videos[0]), Path(out_dir), seed, on_epoch)
     learner = _make_learner(config, data, seed, target, resume_path)
     began = time.perf_counter()
     first_epoch = learner.epoch
@@ -218,7 +248,7 @@ def train_lds(
     }
     if on_epoch is not None:
         on_epoch(
-            EpochReport(config.epochs, config.epochs, mse, mse, psnr(mse), seconds, seconds, 0.0)
+            EpochReport(config.epochs, config.epochs, mse, mse, psnr(mse), seconds, seconds, 0.0, 0)
         )
     files = [describe("checkpoint", checkpoint)]
     files += _write_videos(out, "reconstruction", recon, data.fps)
@@ -265,6 +295,7 @@ def _report(stats: EpochStats, epochs: int, began: float, first_epoch: int) -> E
         stats.seconds,
         elapsed,
         per_epoch * (epochs - stats.epoch),
+        first_epoch,
     )
 
 

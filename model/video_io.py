@@ -74,11 +74,17 @@ def _open(path: Path) -> av.container.InputContainer:
 def _decoded(path: Path) -> Iterator[av.VideoFrame]:
     """Decoded frames of the first video stream, one at a time."""
     container = _open(path)
+    decoded = 0
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        yield from container.decode(stream)
+        for frame in container.decode(stream):
+            decoded += 1
+            yield frame
     except av.error.FFmpegError as err:
+        declared = container.streams.video[0].frames
+        if declared > decoded:  # a cut file: say how much of what it promises is there
+            raise VideoError(f"{_truncation(path, declared, decoded)} ({err})") from None
         raise VideoError(f"{path}: the video is damaged or truncated ({err})") from None
     finally:
         container.close()
@@ -191,10 +197,14 @@ def _check_complete(path: Path, declared: int, decoded: int) -> None:
     """Refuse a cut file: decoding a truncated one just stops early, without an error."""
     # A little slack: some encoders count frames a decoder drops (empty AVI packets).
     if declared > 0 and decoded < declared - max(2, declared // 100):
-        raise VideoError(
-            f"{path}: the file is truncated: its header declares {declared} frames, "
-            f"only {decoded} decode"
-        )
+        raise VideoError(_truncation(path, declared, decoded))
+
+
+def _truncation(path: Path, declared: int, decoded: int) -> str:
+    return (
+        f"{path}: the file is truncated: its header declares {declared} frames, "
+        f"only {decoded} decode"
+    )
 
 
 def _too_large(path: Path, width: int, height: int, limit: int) -> VideoTooLarge:
@@ -242,6 +252,8 @@ def read_video(
         if index >= last:
             break
     if len(kept) < frames:
+        # a header that declares the frames asked for but a file that ends early is truncated
+        _check_complete(path, stream_info(path).frames, decoded)
         raise VideoError(
             f"{path}: has {decoded} frames; {frames} frames from frame {start} every {every} "
             f"need {last + 1}"
