@@ -107,7 +107,9 @@ def test_adding_the_residual_to_a_trained_model_matches_training_with_it(
     np.testing.assert_allclose(added.residual.mean, trained.residual.mean, atol=1e-5)
 
 
-def test_adding_a_residual_needs_the_chains(residual_run: tuple[Path, Path], tmp_path: Path) -> None:
+def test_adding_a_residual_needs_the_chains(
+    residual_run: tuple[Path, Path], tmp_path: Path
+) -> None:
     from model.errors import DyngenError
 
     checkpoint, video = residual_run
