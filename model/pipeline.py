@@ -174,6 +174,7 @@ def train_model(
         _dict(result.metrics.get("quality")),
         _float(result.metrics.get("reconstruction_motion_ratio")),
     )
+    _rewrite_metrics(result, {"warnings": result.warnings})
     return result
 
 
@@ -385,8 +386,10 @@ def train_lds(
     grid = out / "reconstruction.png"
     write_grid(grid, np.concatenate([data.clips, recon]))
     files.append(describe("reconstruction_grid", grid))
+    notes = quality_warnings(report, recon_motion)
+    metrics["warnings"] = notes
     files.append(describe("metrics", write_json(out / "metrics.json", metrics)))
-    return TrainResult(checkpoint, files, metrics, quality_warnings(report, recon_motion))
+    return TrainResult(checkpoint, files, metrics, notes)
 
 
 def warms_up(config: TrainConfig, resume: Path | None) -> bool:

@@ -68,6 +68,7 @@ def test_a_run_with_method_auto_keeps_one_model_and_reports_both(long_waves: Pat
     assert choice["kept"] in ("abptt", "lds")
     assert set(choice["scores"]) == {"abptt", "lds"}
     assert result.metrics["choice"] == choice
+    assert metrics["warnings"] == result.warnings  # what the job returns in `warnings`
     kept_format = "dyngen-lds" if choice["kept"] == "lds" else "dyngen-checkpoint"
     assert model_format(out / "model.safetensors") == kept_format
     other = "model-abptt" if choice["kept"] == "lds" else "model-lds"
