@@ -122,3 +122,17 @@ def test_adding_a_residual_needs_the_chains(
 
 def test_faithful_keeps_the_authors_algorithm() -> None:
     assert tiny_config(preset="faithful").residual == "none"
+
+
+def test_add_residual_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(
+        cli,
+        ["add-residual", str(tmp_path / "junk.safetensors"), "clip.mp4", "--out", "x.safetensors"],
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and "Traceback" not in result.output
