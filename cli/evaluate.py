@@ -12,6 +12,7 @@ import click
 from cli.offline import fail_cleanly
 from model.evaluation import evaluate_model, read_clip
 from model.outputs import json_safe
+from model.quality import quality_warnings
 
 ROWS = [
     ("appearance", "appearance distance (patch SW)"),
@@ -35,6 +36,14 @@ def format_table(report: dict[str, Any]) -> str:
         f"noise floor: appearance {report['appearance_floor']:.4g}, "
         f"dynamics {report['dynamics_floor']:.4g} (two draws of the clip's own patches)"
     )
+    recon = report.get("reconstruction_motion_ratio")
+    if "reconstruction_motion_ratio" in report:
+        lines.append(
+            "reconstruction motion ratio (the training clip as the model explains it): "
+            + ("- (this checkpoint has no stored chains)" if recon is None else f"{recon:.4g}")
+        )
+    for note in quality_warnings(report, recon):
+        lines.append(f"warning: {note}")
     if "dynamics_by_seed" in report:
         spread = " ".join(f"{value:.4g}" for value in report["dynamics_by_seed"])
         lines.append(f"means of {report['seeds']} seeds; dynamics by seed: {spread}")

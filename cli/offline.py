@@ -26,8 +26,8 @@ TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
     (
         "--method",
         "method",
-        click.Choice(["abptt", "lds"]),
-        "abptt, or the fast linear baseline lds",
+        click.Choice(["abptt", "lds", "auto"]),
+        "abptt, the fast linear baseline lds, or auto: both, the better on held-back frames kept",
     ),
     (
         "--image-size",
@@ -88,6 +88,13 @@ TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
         click.Choice(["none", "pca"]),
         "pca: begin on the clip's principal-component path (complete videos only)",
     ),
+    (
+        "--residual",
+        "residual",
+        click.Choice(["none", "lds"]),
+        "lds: add a fitted LDS of what the generator leaves out to every synthesized frame",
+    ),
+    ("--residual-components", "residual_components", int, "PCA components of the residual"),
     ("--average-last", "average_last", int, "epochs averaged into the reconstruction (0 = half)"),
 ]
 
@@ -400,8 +407,11 @@ def train(
     mask = build_mask(mask_file, missing_frames, boxes)
     config = build_train_config(options, masked=mask is not None)
     result = run_training(config, list(videos), out, mask, seed, device, resume, resume_every)
-    print_summary(result, ("psnr", "visible_mse", "recovery_error"))
+    print_summary(result, ("psnr", "reconstruction_motion_ratio", "visible_mse", "recovery_error"))
     print_motion(result.metrics)
+    choice = result.metrics.get("choice")
+    if isinstance(choice, dict):
+        click.echo(f"method auto: {choice['why']}")
 
 
 @click.command()
@@ -506,6 +516,38 @@ def synthesize(
     print_summary(result, ("frames_per_second", "mean_frame_difference"))
 
 
+@click.command("add-residual")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="where to write the model with its residual process",
+)
+@click.option("--components", default=20, show_default=True, type=click.IntRange(1, 1024))
+@click.option(
+    "--device", default="cpu", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])
+)
+@fail_cleanly
+def add_residual_command(
+    checkpoint: Path, videos: tuple[Path, ...], out: Path, components: int, device: str
+) -> None:
+    """Fit the residual process (`--residual lds`) to a trained CHECKPOINT's VIDEO(s).
+
+    The same weights, plus an LDS of what the generator leaves out of the clip, fitted in
+    seconds; the checkpoint needs its inferred chains (saved in it, or in the run's
+    resume.safetensors beside it).
+    """
+    from model.pipeline import add_residual
+
+    facts = add_residual(checkpoint, list(videos), out, components, device)
+    click.echo(
+        f"residual process of {facts['components']} components fitted in {facts['seconds']} s "
+        f"(reconstruction motion ratio {facts['reconstruction_motion_ratio']:.3g}); wrote {out}"
+    )
+
+
 def _content_index(text: str) -> int:
     """--content: an index or 'fresh'."""
     try:
@@ -577,5 +619,5 @@ def sample_clip(out: Path, frames: int, size: int, fps: float, seed: int) -> Non
 
 def register(group: click.Group) -> None:
     """Add the offline commands to the `dyngen` group."""
-    for command in (train, recover, synthesize, demo, sample_clip):
+    for command in (train, recover, synthesize, demo, sample_clip, add_residual_command):
         group.add_command(command)

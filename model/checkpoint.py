@@ -15,6 +15,7 @@ from model.config import TrainConfig
 from model.errors import CheckpointError
 from model.files import atomic_path
 from model.networks import DynamicGenerator
+from model.residual import RESIDUAL_KEYS, ResidualLDS
 from model.stored import checked_metadata
 
 CHECKPOINT_FORMAT = "dyngen-checkpoint"
@@ -31,6 +32,8 @@ class Checkpoint:
     initial_state: torch.Tensor  # (N, d) learned s_0 of each training video
     content: torch.Tensor  # (N, c) learned content of each training video
     info: dict[str, str] = field(default_factory=dict)
+    residual: ResidualLDS | None = None  # `residual: lds`: added to every synthesized frame
+    chains: torch.Tensor | None = None  # (N, T, k) inferred noise (None in older checkpoints)
 
 
 def save_checkpoint(
@@ -40,10 +43,17 @@ def save_checkpoint(
     initial_state: torch.Tensor,
     content: torch.Tensor,
     info: dict[str, str] | None = None,
+    *,
+    residual: ResidualLDS | None = None,
+    chains: torch.Tensor | None = None,
 ) -> None:
     """Write one .safetensors file; the config and format version go in its metadata."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors |= {"initial_state": initial_state, "content": content}
+    if residual is not None:
+        tensors |= {f"residual.{k}": v for k, v in residual.tensors().items()}
+    if chains is not None:
+        tensors["chains"] = chains
     metadata = {
         "format": CHECKPOINT_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -65,7 +75,39 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Checkpoin
     except (RuntimeError, KeyError) as err:
         raise CheckpointError(f"{path}: weights don't match their config ({err})") from None
     info = {k: v for k, v in metadata.items() if k not in ("format", "format_version", "config")}
-    return Checkpoint(config, model, initial_state, content, info)
+    residual = _residual_from(path, tensors, config)
+    return Checkpoint(config, model, initial_state, content, info, residual, tensors.get("chains"))
+
+
+def save_model(path: Path, ckpt: Checkpoint) -> None:
+    """Write a loaded (or assembled) Checkpoint back to a file."""
+    save_checkpoint(
+        path,
+        ckpt.config,
+        ckpt.model,
+        ckpt.initial_state,
+        ckpt.content,
+        ckpt.info,
+        residual=ckpt.residual,
+        chains=ckpt.chains,
+    )
+
+
+def _residual_from(
+    path: Path, tensors: dict[str, torch.Tensor], config: TrainConfig
+) -> ResidualLDS | None:
+    """The stored residual process, checked against the frame size; None when there is none."""
+    if not any(k.startswith("residual.") for k in tensors):
+        return None
+    try:
+        residual = ResidualLDS(*(tensors[f"residual.{k}"] for k in RESIDUAL_KEYS))
+    except KeyError as err:
+        raise CheckpointError(f"{path}: incomplete residual process (no {err})") from None
+    dim, n = 3 * config.image_size**2, residual.components
+    shapes = [t.shape for t in residual.tensors().values()]
+    if shapes[:4] != [(dim,), (dim, n), (n, n), (n, n)] or residual.states.shape[-1:] != (n,):
+        raise CheckpointError(f"{path}: residual process has shapes {shapes}")
+    return residual
 
 
 def save_resume(

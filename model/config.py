@@ -18,7 +18,12 @@ Width = Annotated[int, Strict()]
 # algorithm that DESIGN measured: ReLU transition units, fp32, a single-sample reconstruction.
 PRESETS: dict[str, dict[str, object]] = {
     "default": {},
-    "faithful": {"mlp_activation": "relu", "precision": "fp32", "average_last": 1},
+    "faithful": {
+        "mlp_activation": "relu",
+        "precision": "fp32",
+        "average_last": 1,
+        "residual": "none",
+    },
 }
 
 # What a masked run gets unless its config names the field (QUALITY.md, recovery): the
@@ -66,8 +71,10 @@ class TrainConfig(BaseModel):
     preset: Literal["default", "faithful"] = Field(
         "default", description="defaults for unset fields: default, or the authors' plain algorithm"
     )
-    method: Literal["abptt", "lds"] = Field(
-        "abptt", description="abptt: the dynamic generator; lds: the linear baseline, in seconds"
+    method: Literal["abptt", "lds", "auto"] = Field(
+        "abptt",
+        description="abptt: the dynamic generator; lds: the linear baseline, in seconds; auto:"
+        " both, scored on held-back frames, the better kept",
     )
     lds_components: int = Field(30, ge=1, le=1024, description="PCA components of the LDS")
     # data
@@ -130,6 +137,14 @@ class TrainConfig(BaseModel):
         "none",
         description="pca: begin with the transition, generator and chains fitted to the clip's"
         " principal-component path (complete videos only)",
+    )
+    residual: Literal["none", "lds"] = Field(
+        "none",
+        description="lds: fit an LDS to what the generator leaves out (x - G(s)) after training"
+        " and add a sample of it to every synthesized frame",
+    )
+    residual_components: int = Field(
+        20, ge=1, le=1024, description="PCA components of the residual process"
     )
     average_last: int = Field(
         0, ge=0, description="average the reconstruction over the last n epochs (0 = half the run)"

@@ -62,6 +62,58 @@ def synthesize(model: Any, num_videos: int, frames: int, seed: int, device: str)
     return np.concatenate([to_uint8(c.cpu().numpy()) for c in chunks], axis=1)
 
 
+def stored_chains(path: Path, ckpt: Any) -> Any:
+    """The inferred noise chains (N, T, k) of a checkpoint: its own, or those of the resume
+    state saved beside it (runs of earlier versions); None when neither has them."""
+    from model.checkpoint import load_resume
+    from model.errors import CheckpointError
+
+    if ckpt.chains is not None:
+        return ckpt.chains
+    resume = Path(path).parent / "resume.safetensors"
+    if not resume.is_file():
+        return None
+    try:
+        tensors, _ = load_resume(resume, ckpt.config)
+    except CheckpointError:
+        return None  # another run's state: not these weights' chains
+    return tensors.get("chain.noise")
+
+
+def reconstruct(ckpt: Any, chains: Any) -> Any:
+    """The training clips decoded from the chains as training decodes them: a float tensor
+    (N, T, 3, S, S) in [-1, 1]."""
+    from model.learner import use_bf16
+    from model.residual import decode_chains
+
+    device = ckpt.initial_state.device
+    return decode_chains(
+        ckpt.model,
+        ckpt.initial_state,
+        chains.to(device),
+        ckpt.content,
+        ckpt.config.chunk,
+        use_bf16(ckpt.config.precision, device),
+    )
+
+
+def model_reconstruction_motion(path: Path, model: Any, clip: np.ndarray) -> float | None:
+    """The reconstruction's motion over the clip's (the first training video), or None for a
+    checkpoint without stored chains."""
+    from model.lds import LDSModel, reconstruct_lds
+    from model.quality import reconstruction_motion_ratio
+    from model.video_io import to_uint8
+
+    if isinstance(model, LDSModel):
+        recon = reconstruct_lds(model)
+    else:
+        chains = stored_chains(path, model)
+        if chains is None:
+            return None
+        recon = to_uint8(reconstruct(model, chains).cpu().numpy())
+    return reconstruction_motion_ratio(recon[:1], clip[None])
+
+
 def evaluate_model(
     path: Path,
     video: Path,
@@ -85,4 +137,6 @@ def evaluate_model(
         quality_report(synthesize(model, num_videos, frames, s, device), clip, held_out, seed=s)
         for s in range(seed, seed + seeds)
     ]
-    return reports[0] if seeds == 1 else mean_report(reports)
+    report = reports[0] if seeds == 1 else mean_report(reports)
+    report["reconstruction_motion_ratio"] = model_reconstruction_motion(path, model, clip)
+    return report

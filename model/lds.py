@@ -80,12 +80,23 @@ def fit_lds(clips: np.ndarray, config: LDSConfig) -> LDSModel:
     if length < 3:
         raise DyngenError(f"an LDS needs at least 3 frames, got {length}")
     n = usable_components(config.components, videos * (length - 1), videos * length)
-    frames = clips.reshape(videos * length, -1).astype(np.float64)  # (N T, D)
+    frames = clips.reshape(videos, length, -1).astype(np.float64)  # (N, T, D)
+    mean, basis, transition, noise, states = fit_linear_dynamics(frames, n)
+    return LDSModel(config, mean, basis, transition, noise, states)
+
+
+def fit_linear_dynamics(
+    frames: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """mean, basis C, A, B and states of an n-component LDS fitted to float (N, T, D) series."""
+    videos, length = frames.shape[:2]
+    flat = frames.reshape(videos * length, -1)  # (N T, D)
     # 1. PCA by SVD of the centred frames: y_t - mu = C x_t
-    mean = frames.mean(axis=0)
-    _, _, rows = np.linalg.svd(frames - mean, full_matrices=False)
+    mean = flat.mean(axis=0)
+    _, _, rows = np.linalg.svd(flat - mean, full_matrices=False)
     basis = rows[:n].T  # (D, n)
-    states = ((frames - mean) @ basis).reshape(videos, length, n)  # (N, T, n)
+    states = ((flat - mean) @ basis).reshape(videos, length, -1)  # (N, T, n)
+    n = states.shape[2]  # fewer when the series has fewer frames than n
     # 2. A by least squares over the transitions inside each clip: x_{t+1} ~ A x_t
     before = states[:, :-1].reshape(-1, n)  # (M, n)
     after = states[:, 1:].reshape(-1, n)
@@ -94,7 +105,7 @@ def fit_lds(clips: np.ndarray, config: LDSConfig) -> LDSModel:
     # 3. Q from the residuals, B its square root (eigen, not Cholesky: Q may be singular)
     residual = after - before @ transition.T  # (M, n)
     noise = _matrix_sqrt(residual.T @ residual / max(len(residual) - 1, 1))
-    return LDSModel(config, mean, basis, transition, noise, states)
+    return mean, basis, transition, noise, states
 
 
 def _stable(transition: np.ndarray) -> np.ndarray:

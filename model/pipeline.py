@@ -7,15 +7,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 import torch
 
-from model.checkpoint import load_resume, save_checkpoint, save_resume
+from model.checkpoint import Checkpoint, load_resume, save_model, save_resume
 from model.config import TrainConfig
 from model.device import resolve_device
 from model.errors import Cancelled, DyngenError
+from model.lds import LDSConfig, LDSModel, reconstruct_lds, sample_lds
 from model.learner import ABPTTLearner, EpochStats
 from model.masks import FileMask, MissingFramesMask, RegionsMask, build_visible
 from model.metrics import (
@@ -27,6 +28,8 @@ from model.metrics import (
 )
 from model.outputs import OutputFile, describe, write_json
 from model.plots import write_loss_curve
+from model.quality import quality_warnings, reconstruction_motion_ratio
+from model.residual import decode_chains, fit_residual
 from model.video_io import (
     probe_video,
     read_clips,
@@ -188,27 +191,189 @@ def train_model(
             save_resume(resume_path, config, *learner.state_tensors())
         raise Cancelled(f"stopped after epoch {learner.epoch} of {config.epochs}")
     extra: dict[str, object] = {"seconds": round(time.perf_counter() - began, 3)}
+    ckpt, finish = finished_checkpoint(learner, data, seed, target)
+    extra |= finish
     if data.visible is None:  # with a mask, the clip's hidden pixels are not a reference
-        extra["quality"] = training_report(learner, Path(videos[0]), seed, target)
-    result = _write_training_outputs(learner, data, Path(out_dir), seed, target, extra)
+        extra["quality"] = training_report(ckpt, Path(videos[0]), seed, target)
+    result = _write_training_outputs(learner, data, Path(out_dir), ckpt, extra)
     result.warnings = warnings
+    if config.method == "auto":
+        choose_kept_model(result, ckpt, data, Path(videos[0]), seed, target)
+    result.warnings += quality_warnings(
+        _dict(result.metrics.get("quality")),
+        _float(result.metrics.get("reconstruction_motion_ratio")),
+    )
+    _rewrite_metrics(result, {"warnings": result.warnings})
     return result
 
 
+def add_residual(
+    checkpoint: Path, videos: list[Path], out: Path, components: int, device: str = "cpu"
+) -> dict[str, object]:
+    """Fit the residual process to a trained model's clips and write the model with it to
+    `out` (the same weights: syntheses with and without it share the generator's noise)."""
+    from model.checkpoint import load_checkpoint
+    from model.evaluation import reconstruct, stored_chains
+    from model.video_io import read_clips
+
+    ckpt = load_checkpoint(checkpoint, resolve_device(device))
+    chains = stored_chains(checkpoint, ckpt)
+    if chains is None:
+        raise DyngenError(
+            f"{checkpoint}: no inferred chains (neither in the file nor in a resume.safetensors "
+            "beside it, saved by the same run)"
+        )
+    clips = read_clips(videos, ckpt.config)
+    if clips.shape[:2] != chains.shape[:2]:
+        raise DyngenError(
+            f"the model was trained on {chains.shape[0]} video(s) of {chains.shape[1]} frames, "
+            f"got {clips.shape[0]} of {clips.shape[1]}"
+        )
+    decoded = reconstruct(ckpt, chains)
+    began = time.perf_counter()
+    truth = torch.from_numpy(np.stack([to_tensor_scale(c) for c in clips])).to(decoded.device)
+    ckpt.residual = fit_residual(truth, decoded, components)
+    ckpt.chains = chains
+    ckpt.config = ckpt.config.model_copy(
+        update={"residual": "lds", "residual_components": components}
+    )
+    save_model(out, ckpt)
+    return {
+        "components": ckpt.residual.components,
+        "seconds": round(time.perf_counter() - began, 3),
+        "reconstruction_motion_ratio": reconstruction_motion_ratio(
+            to_uint8(decoded.cpu().numpy()), clips
+        ),
+    }
+
+
+def finished_checkpoint(
+    learner: ABPTTLearner, data: TrainingData, seed: int, device: torch.device
+) -> tuple[Checkpoint, dict[str, object]]:
+    """The trained model with its chains (and residual process, if the config asks), and the
+    metrics of the clip's reconstruction from those chains."""
+    config, latents = learner.config, learner.latents
+    decoded = decode_chains(
+        learner.model,
+        latents.initial_state,
+        latents.noise,
+        latents.content,
+        config.chunk,
+        learner.bf16,
+    )
+    metrics: dict[str, object] = {}
+    if data.visible is None:
+        # the clip explained by the chains: if it barely moves, the model put the clip's
+        # motion in the observation noise and syntheses come out smoother than the clip
+        metrics["reconstruction_motion_ratio"] = reconstruction_motion_ratio(
+            to_uint8(decoded.cpu().numpy()), data.clips
+        )
+    residual = None
+    if config.residual == "lds":
+        began = time.perf_counter()
+        residual = fit_residual(learner.clips, decoded, config.residual_components)
+        metrics["residual"] = {
+            "process": "lds",
+            "components": residual.components,
+            "seconds": round(time.perf_counter() - began, 3),
+        }
+    info = {"epochs_trained": str(learner.epoch), "seed": str(seed), "device": str(device)}
+    ckpt = Checkpoint(
+        config,
+        learner.model,
+        latents.initial_state,
+        latents.content,
+        info,
+        residual,
+        latents.noise,
+    )
+    return ckpt, metrics
+
+
 def training_report(
-    learner: ABPTTLearner, video: Path, seed: int, device: torch.device
+    ckpt: Checkpoint, video: Path, seed: int, device: torch.device
 ) -> dict[str, object]:
     """The quality report of 2 syntheses 4x the training length against the first clip."""
-    from model.checkpoint import Checkpoint
     from model.evaluation import read_clip, synthesize
     from model.quality import quality_report
 
-    latents = learner.latents
-    ckpt = Checkpoint(learner.config, learner.model, latents.initial_state, latents.content)
-    length = REPORT_MULTIPLE * learner.config.frames
-    clip, held_out = read_clip(video, learner.config, length)
+    length = REPORT_MULTIPLE * ckpt.config.frames
+    clip, held_out = read_clip(video, ckpt.config, length)
     videos = synthesize(ckpt, REPORT_VIDEOS, length, seed, str(device))
     return quality_report(videos, clip, held_out, seed=seed)
+
+
+def choose_kept_model(
+    result: TrainResult,
+    ckpt: Checkpoint,
+    data: TrainingData,
+    video: Path,
+    seed: int,
+    device: torch.device,
+) -> None:
+    """`method: auto`: fit the LDS, keep the better of it and the trained model as the run's
+    model.safetensors (the other beside it), and report the choice in the metrics."""
+    from model.choice import choose_model, masked_choice
+    from model.lds import fit_lds, save_lds
+
+    out = result.checkpoint.parent
+    if data.visible is not None:
+        _rewrite_metrics(result, {"choice": masked_choice()})
+        return
+    lds = fit_lds(data.clips, _lds_config(ckpt.config))
+    choice = choose_model({"abptt": ckpt, "lds": lds}, video, ckpt.config, seed, str(device))
+    if choice["kept"] == "lds":
+        result.checkpoint.replace(out / "model-abptt.safetensors")
+        save_lds(result.checkpoint, lds, {"seed": str(seed)})
+        result.files.append(describe("alternative_model", out / "model-abptt.safetensors"))
+        update: dict[str, object] = {
+            "quality_abptt": result.metrics.get("quality"),
+            "quality": lds_report(lds, video, seed),
+            "reconstruction_motion_ratio": reconstruction_motion_ratio(
+                reconstruct_lds(lds), data.clips
+            ),
+            "reconstruction_motion_ratio_abptt": result.metrics.get("reconstruction_motion_ratio"),
+        }
+    else:
+        save_lds(out / "model-lds.safetensors", lds, {"seed": str(seed)})
+        result.files.append(describe("alternative_model", out / "model-lds.safetensors"))
+        update = {}
+    _rewrite_metrics(result, update | {"choice": choice})
+
+
+def _rewrite_metrics(result: TrainResult, update: dict[str, object]) -> None:
+    """Add to the run's metrics and write metrics.json again."""
+    result.metrics |= update
+    path = result.checkpoint.parent / "metrics.json"
+    write_json(path, result.metrics)
+
+
+def _lds_config(config: TrainConfig) -> LDSConfig:
+    """The LDS settings of a training config: the same frames, its component count."""
+    fields = {k: getattr(config, k) for k in ("image_size", "frames", "start", "every", "resize")}
+    return LDSConfig(**fields, components=config.lds_components)
+
+
+def lds_report(lds: LDSModel, video: Path, seed: int) -> dict[str, object]:
+    """The quality report of an LDS, as a training run's: 2 syntheses 4x the training length."""
+    from model.evaluation import read_clip
+    from model.quality import quality_report
+
+    length = REPORT_MULTIPLE * lds.config.frames
+    clip, held_out = read_clip(video, lds.config, length)
+    return quality_report(
+        sample_lds(lds, REPORT_VIDEOS, length, seed=seed), clip, held_out, seed=seed
+    )
+
+
+def _dict(value: object) -> dict[str, Any] | None:
+    """value when it is a dict (a report), else None."""
+    return value if isinstance(value, dict) else None
+
+
+def _float(value: object) -> float | None:
+    """value when it is a number, else None."""
+    return float(value) if isinstance(value, int | float) else None
 
 
 def train_lds(
@@ -220,29 +385,24 @@ def train_lds(
     on_epoch: Callable[[EpochReport], None] | None,
 ) -> TrainResult:
     """The LDS baseline: fit in seconds, same artifacts as a training run."""
-    from model.evaluation import read_clip
-    from model.lds import LDSConfig, fit_lds, reconstruct_lds, sample_lds, save_lds
-    from model.quality import quality_report
+    from model.lds import fit_lds, save_lds
 
     began = time.perf_counter()
-    fields = {k: getattr(config, k) for k in ("image_size", "frames", "start", "every", "resize")}
-    lds = fit_lds(data.clips, LDSConfig(**fields, components=config.lds_components))
+    lds = fit_lds(data.clips, _lds_config(config))
     seconds = time.perf_counter() - began
     checkpoint = out / "model.safetensors"
     save_lds(checkpoint, lds, {"seed": str(seed)})
     recon = reconstruct_lds(lds)  # (N, T, S, S, 3) uint8
     truth = np.stack([to_tensor_scale(c) for c in data.clips])
     mse = visible_mse(truth, np.stack([to_tensor_scale(r) for r in recon]))
-    length = REPORT_MULTIPLE * config.frames
-    clip, held_out = read_clip(video, config, length)
-    report = quality_report(
-        sample_lds(lds, REPORT_VIDEOS, length, seed=seed), clip, held_out, seed=seed
-    )
+    report = lds_report(lds, video, seed)
+    recon_motion = reconstruction_motion_ratio(recon, data.clips)
     metrics: dict[str, object] = {
         "method": "lds",
         "components": lds.components,
         "visible_mse": mse,
         "psnr": psnr(mse),
+        "reconstruction_motion_ratio": recon_motion,
         "seconds": round(seconds, 4),
         "quality": report,
     }
@@ -255,14 +415,16 @@ def train_lds(
     grid = out / "reconstruction.png"
     write_grid(grid, np.concatenate([data.clips, recon]))
     files.append(describe("reconstruction_grid", grid))
+    notes = quality_warnings(report, recon_motion)
+    metrics["warnings"] = notes
     files.append(describe("metrics", write_json(out / "metrics.json", metrics)))
-    return TrainResult(checkpoint, files, metrics)
+    return TrainResult(checkpoint, files, metrics, notes)
 
 
 def warms_up(config: TrainConfig, resume: Path | None) -> bool:
     """Whether `train_model` runs the PCA warm start first: asked for, and not resuming."""
     resuming = resume is not None and resume.exists()
-    return config.method == "abptt" and config.warm_start == "pca" and not resuming
+    return config.method != "lds" and config.warm_start == "pca" and not resuming
 
 
 def _make_learner(
@@ -303,23 +465,13 @@ def _write_training_outputs(
     learner: ABPTTLearner,
     data: TrainingData,
     out: Path,
-    seed: int,
-    device: torch.device,
+    ckpt: Checkpoint,
     extra: dict[str, object],
 ) -> TrainResult:
     """Checkpoint, reconstructions (+ recovered videos), loss curve and metrics.json."""
-    config = learner.config
     files: list[OutputFile] = []
     checkpoint = out / "model.safetensors"
-    info = {"epochs_trained": str(learner.epoch), "seed": str(seed), "device": str(device)}
-    save_checkpoint(
-        checkpoint,
-        config,
-        learner.model,
-        learner.latents.initial_state,
-        learner.latents.content,
-        info,
-    )
+    save_model(checkpoint, ckpt)
     files.append(describe("checkpoint", checkpoint))
     truth = np.stack([to_tensor_scale(c) for c in data.clips])  # (N, T, 3, S, S)
     averaged = learner.averaged_reconstruction().cpu().numpy()
@@ -364,6 +516,10 @@ def _training_metrics(
         "averaged_epochs": learner.recon_count,
         "seconds_per_epoch": float(np.mean([s.seconds for s in history])) if history else None,
     }
+    if visible is None:  # the posterior-mean reconstruction (reconstruction.mp4) moves this much
+        metrics["averaged_reconstruction_motion_ratio"] = reconstruction_motion_ratio(
+            to_uint8(averaged), to_uint8(truth)
+        )
     if weight is not None and visible is not None:
         baseline = np.stack([temporal_mean_fill(v, w) for v, w in zip(truth, weight, strict=True)])
         interpolated = np.stack(

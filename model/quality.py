@@ -208,3 +208,56 @@ def _mean_of(parts: list[Any]) -> Any:
     if isinstance(first, float):
         return float(np.mean(parts))
     return first
+
+
+MOTION_RANGE = (0.5, 2.0)
+DRIFT_MAX = 1.5
+NOVELTY_MIN = 0.3
+RECONSTRUCTION_MOTION_MIN = 0.5
+
+
+def reconstruction_motion_ratio(reconstruction: np.ndarray, clips: np.ndarray) -> float | None:
+    """How much the reconstruction of the training clips moves, over the clips: both uint8
+    (N, T, S, S, 3); None when the clips don't move."""
+    return _ratio(mean_motion(reconstruction), mean_motion(clips))
+
+
+def quality_warnings(
+    report: dict[str, Any] | None, reconstruction_motion: float | None = None
+) -> list[str]:
+    """One sentence per number outside its range: what it means and what to try."""
+    notes = []
+    report = report or {}
+    motion, drift_ratio, new = (report.get(k) for k in ("motion_ratio", "drift", "novelty"))
+    if motion is not None and motion < MOTION_RANGE[0]:
+        notes.append(
+            f"the syntheses move {motion:.2f} times as much as the clip (below "
+            f"{MOTION_RANGE[0]}): they are close to still pictures; try `residual: lds`, "
+            "`method: auto`, or more epochs"
+        )
+    if motion is not None and motion > MOTION_RANGE[1]:
+        notes.append(
+            f"the syntheses move {motion:.2f} times as much as the clip (above "
+            f"{MOTION_RANGE[1]}): they flicker faster than the clip; try `method: auto`, more "
+            "epochs, or a smaller noise scale when synthesizing"
+        )
+    if drift_ratio is not None and drift_ratio > DRIFT_MAX:
+        notes.append(
+            f"drift {drift_ratio:.2f} (above {DRIFT_MAX}): the last quarter of each synthesis "
+            "looks further from the clip than the first, so long videos wander off the clip's "
+            "look; try 120 frames with `warm_start: pca`, or `method: auto`"
+        )
+    if new is not None and new < NOVELTY_MIN:
+        notes.append(
+            f"novelty {new:.2f} (below {NOVELTY_MIN}): the syntheses are near copies of "
+            "training frames (the model replays the clip); try fewer epochs or more frames"
+        )
+    if reconstruction_motion is not None and reconstruction_motion < RECONSTRUCTION_MOTION_MIN:
+        notes.append(
+            f"the reconstruction of the training clip moves {reconstruction_motion:.2f} times "
+            f"as much as the clip (below {RECONSTRUCTION_MOTION_MIN}): the model fits the "
+            "clip's mean picture and treats its fast detail as noise, so syntheses come out "
+            "smoother than the clip; try `residual: lds` (adds that detail back), more "
+            "epochs, or `method: auto`"
+        )
+    return notes

@@ -10,6 +10,7 @@ from model.checkpoint import Checkpoint
 from model.config import SynthesisConfig
 from model.errors import DyngenError
 from model.learner import use_bf16
+from model.residual import ResidualSampler
 
 
 def _start_latents(
@@ -36,13 +37,20 @@ def _start_latents(
 def sample_chunks(
     ckpt: Checkpoint, config: SynthesisConfig, *, seed: int = 0, device: torch.device | str = "cpu"
 ) -> Iterator[torch.Tensor]:
-    """Yield frames (V, L, 3, H, W) in [-1, 1] chunk by chunk; memory doesn't grow with length."""
+    """Yield frames (V, L, 3, H, W) in [-1, 1] chunk by chunk; memory doesn't grow with length.
+
+    A checkpoint with a residual process adds a sample of it to every frame."""
     device = torch.device(device)
     model = ckpt.model.to(device)
     rng = torch.Generator(device=device).manual_seed(seed)
     state, content = _start_latents(ckpt, config, rng, device)
     chunk = ckpt.config.chunk
     bf16 = use_bf16(ckpt.config.precision, device)
+    residual = None
+    if ckpt.residual is not None:
+        residual = ResidualSampler(
+            ckpt.residual, config.num_videos, seed, config.noise_scale, device
+        )
     for begin in range(0, config.frames, chunk):
         length = min(chunk, config.frames - begin)
         noise = torch.randn(
@@ -51,5 +59,7 @@ def sample_chunks(
         states = model.roll(state, noise * config.noise_scale)  # (V, L, d)
         state = states[:, -1]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            frames = model.decode(states, content)
-        yield frames.float()
+            frames = model.decode(states, content).float()
+        if residual is not None:
+            frames = (frames + residual.frames(length, tuple(frames.shape[2:]))).clamp(-1, 1)
+        yield frames

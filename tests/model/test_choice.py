@@ -1,0 +1,108 @@
+"""`method: auto` keeps the better model on held-back frames; the report warns of still videos."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from model.choice import choose_model
+from model.lds import LDSConfig, fit_lds, sample_lds, save_lds
+from model.masks import MissingFramesMask
+from model.pipeline import train_model
+from model.quality import quality_report, quality_warnings
+from model.video_io import read_clips
+from tests.model.conftest import tiny_config
+
+SETTINGS = LDSConfig(image_size=16, frames=16, components=6)
+
+
+@pytest.fixture
+def long_waves(tmp_path: Path) -> Path:
+    """48 frames of the procedural texture: 16 to fit on, 32 held back."""
+    from model.procedural import waves
+    from model.video_io import write_video
+
+    path = tmp_path / "waves48.mp4"
+    write_video(path, iter(waves(48, 16)), 25)
+    return path
+
+
+def frozen(lds: object) -> object:
+    """The same LDS without noise and with A = I: every synthesis is its first frame."""
+    n = lds.components  # type: ignore[attr-defined]
+    return dataclasses.replace(lds, transition=np.eye(n), noise=np.zeros((n, n)))  # type: ignore[call-overload]
+
+
+def test_auto_keeps_the_model_closer_to_the_held_back_frames(long_waves: Path) -> None:
+    lds = fit_lds(read_clips([long_waves], SETTINGS), SETTINGS)
+    # the still model first: a tie would keep it, so only a lower score makes the LDS win
+    choice = choose_model({"still": frozen(lds), "lds": lds}, long_waves, SETTINGS, 0, "cpu")
+    assert choice["kept"] == "lds"
+    assert "32 held-back frames" in choice["reference"]
+    assert choice["scores"]["lds"]["dynamics"] < choice["scores"]["still"]["dynamics"]
+    assert f"{choice['scores']['still']['dynamics']:.4g}" in choice["why"]
+    assert choice["why"].startswith("kept lds")
+
+
+def test_auto_without_frames_after_the_clip_says_what_it_scored_against(tmp_path: Path) -> None:
+    from model.procedural import waves
+    from model.video_io import write_video
+
+    write_video(tmp_path / "short.mp4", iter(waves(16, 16)), 25)
+    lds = fit_lds(read_clips([tmp_path / "short.mp4"], SETTINGS), SETTINGS)
+    choice = choose_model({"lds": lds}, tmp_path / "short.mp4", SETTINGS, 0, "cpu")
+    assert choice["kept"] == "lds" and "training clip" in choice["reference"]
+
+
+def test_a_run_with_method_auto_keeps_one_model_and_reports_both(long_waves: Path) -> None:
+    from model.checkpoint import model_format
+
+    out = long_waves.parent / "auto"
+    result = train_model(tiny_config(method="auto", epochs=4), [long_waves], out, device="cpu")
+    metrics = json.loads((out / "metrics.json").read_text())
+    choice = metrics["choice"]
+    assert choice["kept"] in ("abptt", "lds")
+    assert set(choice["scores"]) == {"abptt", "lds"}
+    assert result.metrics["choice"] == choice
+    assert metrics["warnings"] == result.warnings  # what the job returns in `warnings`
+    kept_format = "dyngen-lds" if choice["kept"] == "lds" else "dyngen-checkpoint"
+    assert model_format(out / "model.safetensors") == kept_format
+    other = "model-abptt" if choice["kept"] == "lds" else "model-lds"
+    assert (out / f"{other}.safetensors").is_file()
+    assert any(f.kind == "alternative_model" for f in result.files)
+
+
+def test_a_masked_auto_run_trains_the_dynamic_generator_and_says_so(long_waves: Path) -> None:
+    out = long_waves.parent / "masked"
+    mask = MissingFramesMask(frames=[3, 4, 9])
+    result = train_model(tiny_config(method="auto", epochs=2), [long_waves], out, mask=mask)
+    assert result.metrics["choice"]["kept"] == "abptt"
+    assert "masked" in result.metrics["choice"]["why"]
+
+
+def test_a_frozen_model_raises_the_motion_warning(long_waves: Path) -> None:
+    clip = read_clips([long_waves], SETTINGS)[0]
+    lds = fit_lds(clip, SETTINGS)
+    still = sample_lds(frozen(lds), 2, 64)  # type: ignore[arg-type]
+    notes = quality_warnings(quality_report(still, clip), reconstruction_motion=0.2)
+    assert any("still pictures" in n for n in notes), notes
+    assert any("reconstruction of the training clip" in n for n in notes), notes
+    moving = quality_report(sample_lds(lds, 2, 64), clip)
+    assert not any("still pictures" in n for n in quality_warnings(moving))
+
+
+def test_evaluate_prints_the_warning_for_a_frozen_model(long_waves: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    lds = fit_lds(read_clips([long_waves], SETTINGS), SETTINGS)
+    path = long_waves.parent / "still.safetensors"
+    save_lds(path, frozen(lds))  # type: ignore[arg-type]
+    result = CliRunner().invoke(cli, ["evaluate", str(path), str(long_waves)])
+    assert result.exit_code == 0, result.output
+    assert "warning: the syntheses move 0.00 times" in result.output
