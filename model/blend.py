@@ -57,9 +57,9 @@ def holdout(visible: np.ndarray, fraction: float, seed: int) -> np.ndarray:
                 return held
             source = sources[index % len(sources)]
             shape = np.roll(~visible[source], (half, half), axis=(0, 1)) & visible[t]
-            if shape.any() and not held[t].any():
-                if not isolated_only or _isolated(visible & ~held, shape, t):
-                    held[t] = shape
+            fits = not isolated_only or _isolated(visible & ~held, shape, t)
+            if shape.any() and not held[t].any() and fits:
+                held[t] = shape
     return held
 
 
@@ -123,12 +123,13 @@ def _at(video: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 
 def candidate_fills(
-    observed: np.ndarray, known: np.ndarray, model_fill: np.ndarray
+    observed: np.ndarray, known: np.ndarray, model_fill: np.ndarray | None
 ) -> dict[str, np.ndarray]:
-    """The fills to blend, from the `known` pixels of (N, T, 3, S, S) videos, known (N, T, S, S)."""
+    """The fills to blend, from the `known` pixels of (N, T, 3, S, S) videos, known (N, T, S, S);
+    without a model fill, the two interpolations alone."""
     mask = known[:, :, None]
-    return {
-        "model": model_fill,
+    model = {} if model_fill is None else {"model": model_fill}
+    return model | {
         "interpolation": np.stack(
             [linear_interpolation_fill(v, k) for v, k in zip(observed, mask, strict=True)]
         ),
@@ -179,7 +180,7 @@ def apply_blend(blend: Blend, fills: dict[str, np.ndarray], bins: np.ndarray) ->
 
 
 def blended_recovery(
-    truth: np.ndarray, model_fill: np.ndarray, visible: np.ndarray, validation: np.ndarray
+    truth: np.ndarray, model_fill: np.ndarray | None, visible: np.ndarray, validation: np.ndarray
 ) -> tuple[np.ndarray, Blend]:
     """The recovered videos (N, T, 3, S, S) and their blend: weights fitted on the held-out
     `validation` pixels with the fills made without them, applied to the occluded pixels

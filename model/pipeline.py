@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model.blend import blended_recovery, cubic_interpolation_fill, fill_errors, holdout
 from model.checkpoint import load_resume, save_checkpoint, save_resume
 from model.config import TrainConfig
 from model.device import resolve_device
 from model.errors import Cancelled, DyngenError
 from model.learner import ABPTTLearner, EpochStats
-from model.blend import blended_recovery, cubic_interpolation_fill, fill_errors, holdout
 from model.masks import FileMask, MissingFramesMask, RegionsMask, build_visible
 from model.metrics import (
     linear_interpolation_fill,
