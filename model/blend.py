@@ -57,8 +57,8 @@ def holdout(visible: np.ndarray, fraction: float, seed: int) -> np.ndarray:
                 return held
             source = sources[index % len(sources)]
             shape = np.roll(~visible[source], (half, half), axis=(0, 1)) & visible[t]
-            fits = not isolated_only or _isolated(visible & ~held, shape, t)
-            if shape.any() and not held[t].any() and fits:
+            free = shape.any() and not held[t].any()
+            if free and (not isolated_only or _isolated(visible & ~held, shape, t)):
                 held[t] = shape
     return held
 
