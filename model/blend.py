@@ -39,14 +39,14 @@ class Blend:
 
 def holdout(visible: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Visible pixels (T, S, S) to hold out for validation, about `fraction` of them, shaped
-    like the occlusion: a chosen frame hides another frame's occluded set moved by half the
-    frame (a whole frame where that one is missing, a box where it has a box)."""
+    like the occlusion: a chosen frame hides another frame's occluded set (a whole frame
+    where that one is missing, its box where it has a box), moved by half the frame only
+    where it would hide nothing in place (a box that never moves)."""
     held = np.zeros_like(visible)
     rng = np.random.default_rng(seed)
     sources = rng.permutation(np.flatnonzero((~visible).any(axis=(1, 2))))
     if fraction <= 0 or len(sources) == 0:
         return held
-    half = visible.shape[1] // 2
     budget = fraction * visible.sum()
     order = rng.permutation(len(visible))
     # first frames whose held pixels keep known neighbours on both sides, as most occluded
@@ -55,12 +55,21 @@ def holdout(visible: np.ndarray, fraction: float, seed: int) -> np.ndarray:
         for index, t in enumerate(order):
             if held.sum() >= budget:
                 return held
-            source = sources[index % len(sources)]
-            shape = np.roll(~visible[source], (half, half), axis=(0, 1)) & visible[t]
+            shape = _held_shape(~visible[sources[index % len(sources)]], visible[t])
             free = shape.any() and not held[t].any()
             if free and (not isolated_only or _isolated(visible & ~held, shape, t)):
                 held[t] = shape
     return held
+
+
+def _held_shape(occluded: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Another frame's occluded set (S, S) on this frame's visible pixels: in place, so the
+    held pixels lie where occlusions lie, else moved by half the frame."""
+    in_place = occluded & visible
+    if in_place.any():
+        return in_place
+    half = occluded.shape[0] // 2
+    return np.roll(occluded, (half, half), axis=(0, 1)) & visible
 
 
 def _isolated(known: np.ndarray, shape: np.ndarray, t: int) -> bool:
