@@ -83,6 +83,13 @@ TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
         "interpolated frames",
     ),
     (
+        "--holdout",
+        "holdout",
+        float,
+        "masked runs: fraction of visible pixels held out to fit the blend of the model's fill "
+        "with interpolation (0 = the model's fill alone)",
+    ),
+    (
         "--warm-start",
         "warm_start",
         click.Choice(["none", "pca"]),
@@ -327,6 +334,16 @@ def check_videos(videos: list[Path]) -> None:
         stream_info(Path(video))
 
 
+# the shipped fill (the blend) beside the model alone and the baselines it is measured against
+RECOVERY_SUMMARY = (
+    "recovery_error",
+    "recovery_error_model",
+    "recovery_error_interpolation",
+    "recovery_error_temporal_mean",
+    "psnr",
+)
+
+
 def print_summary(result: Any, keys: tuple[str, ...]) -> None:
     """The headline metrics and where the files went."""
     shown = ", ".join(
@@ -443,7 +460,7 @@ def recover(
         raise click.ClickException("recover needs a mask: --mask FILE, --missing-frames or --box")
     config = build_train_config(options, masked=True)
     result = run_training(config, [video], out, mask, seed, device, resume, resume_every)
-    print_summary(result, ("recovery_error", "recovery_error_temporal_mean", "psnr"))
+    print_summary(result, RECOVERY_SUMMARY)
 
 
 @click.command()

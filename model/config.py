@@ -31,7 +31,8 @@ PRESETS: dict[str, dict[str, object]] = {
 # need few) and 3 parameter steps after them, which fit the generator faster in the same
 # time; one BPTT chunk over the paper's 70-frame clips; occluded pixels pulled toward the
 # interpolated fill, the weight falling to 0 over the run (without it the model's missing
-# frames drift far from their neighbours).
+# frames drift far from their neighbours); a tenth of the visible pixels held out to fit the
+# blend of the model's fill with interpolation that the recovered video is.
 RECOVERY_SIGMA = 0.5
 RECOVERY_DEFAULTS: dict[str, object] = {
     "sigma": RECOVERY_SIGMA,
@@ -39,6 +40,7 @@ RECOVERY_DEFAULTS: dict[str, object] = {
     "chunk_length": 70,
     "fill_warmup": 1.0,
     "learn_steps": 3,
+    "holdout": 0.1,
 }
 
 
@@ -132,6 +134,13 @@ class TrainConfig(BaseModel):
         le=1,
         description="masked runs: fraction of the epochs, at the start, in which occluded pixels"
         " are also pulled toward a linear interpolation of the visible frames (falling to 0)",
+    )
+    holdout: float = Field(
+        0.0,
+        ge=0,
+        le=0.5,
+        description="masked runs: fraction of the visible pixels held out of training, shaped"
+        " like the mask, to fit the blend of the model's fill with interpolation (0 = no blend)",
     )
     warm_start: Literal["none", "pca"] = Field(
         "none",

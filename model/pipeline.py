@@ -12,6 +12,7 @@ from typing import Any, Protocol, Self, TypeVar
 import numpy as np
 import torch
 
+from model.blend import blended_recovery, cubic_interpolation_fill, fill_errors, holdout
 from model.checkpoint import Checkpoint, load_resume, save_model, save_resume
 from model.config import TrainConfig
 from model.device import resolve_device
@@ -78,6 +79,14 @@ class TrainingData:
     clips: np.ndarray  # (N, T, S, S, 3) uint8
     visible: np.ndarray | None  # (N, T, S, S) bool, True = observed
     fps: float
+    validation: np.ndarray | None = None  # (N, T, S, S) bool, visible but held out of training
+
+    @property
+    def training_visible(self) -> np.ndarray | None:
+        """The pixels the model learns from: visible and not held out."""
+        if self.visible is None or self.validation is None:
+            return self.visible
+        return self.visible & ~self.validation
 
 
 def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | None) -> TrainingData:
@@ -169,6 +178,8 @@ def train_model(
     if mask is not None and (conflict := config.mask_conflict()):
         raise DyngenError(conflict)
     data = load_training_data(config, videos, mask)
+    if data.visible is not None and config.holdout > 0:
+        data.validation = np.stack([holdout(v, config.holdout, seed) for v in data.visible])
     warnings = [] if config.method == "lds" else config_warnings(config, masked=mask is not None)
     for note in warnings:
         log.warning(note)
@@ -432,7 +443,8 @@ def _make_learner(
 ) -> ABPTTLearner:
     """A fresh learner, or one restored from resume state."""
     clips = torch.from_numpy(np.stack([to_tensor_scale(c) for c in data.clips]))
-    visible = None if data.visible is None else torch.from_numpy(data.visible[:, :, None])
+    seen = data.training_visible
+    visible = None if seen is None else torch.from_numpy(seen[:, :, None])
     learner = ABPTTLearner(config, clips, visible, seed=seed, device=device)
     if resume is not None and resume.exists():
         learner.load_state_tensors(*load_resume(resume, config))
@@ -476,11 +488,12 @@ def _write_training_outputs(
     truth = np.stack([to_tensor_scale(c) for c in data.clips])  # (N, T, 3, S, S)
     averaged = learner.averaged_reconstruction().cpu().numpy()
     last = learner.reconstruction.cpu().numpy()
-    metrics = _training_metrics(learner, truth, averaged, last, data.visible) | extra
+    metrics = _training_metrics(learner, truth, averaged, last, data.training_visible) | extra
     files += _write_videos(out, "reconstruction", to_uint8(averaged), data.fps)
     grid_rows = [data.clips, to_uint8(averaged)]
     if data.visible is not None:
-        recovered = np.where(data.visible[:, :, None], truth, averaged)
+        recovered, recovery = _recovery(truth, averaged, last, data.visible, data.validation)
+        metrics |= recovery
         files += _write_videos(
             out, "recovered", to_uint8(recovered), data.fps, kind="recovered_video"
         )
@@ -502,7 +515,7 @@ def _training_metrics(
     last: np.ndarray,
     visible: np.ndarray | None,
 ) -> dict[str, object]:
-    """Fit on visible pixels; recovery error on occluded ones beside the temporal mean's."""
+    """Fit on the pixels trained on: MSE, PSNR, epochs, loss."""
     weight = None if visible is None else visible[:, :, None]
     mse = visible_mse(truth, averaged, weight)
     history = learner.history
@@ -520,19 +533,49 @@ def _training_metrics(
         metrics["averaged_reconstruction_motion_ratio"] = reconstruction_motion_ratio(
             to_uint8(averaged), to_uint8(truth)
         )
-    if weight is not None and visible is not None:
-        baseline = np.stack([temporal_mean_fill(v, w) for v, w in zip(truth, weight, strict=True)])
-        interpolated = np.stack(
-            [linear_interpolation_fill(v, w) for v, w in zip(truth, weight, strict=True)]
-        )
-        metrics |= {
-            "occluded_fraction": float(1 - visible.mean()),
-            "recovery_error": recovery_error(truth, averaged, weight),
-            "recovery_error_last_sample": recovery_error(truth, last, weight),
-            "recovery_error_temporal_mean": recovery_error(truth, baseline, weight),
-            "recovery_error_interpolation": recovery_error(truth, interpolated, weight),
-        }
     return metrics
+
+
+def _recovery(
+    truth: np.ndarray,
+    averaged: np.ndarray,
+    last: np.ndarray,
+    visible: np.ndarray,
+    validation: np.ndarray | None,
+) -> tuple[np.ndarray, dict[str, object]]:
+    """The recovered videos (N, T, 3, S, S) and their metrics: the blend fitted on the held-out
+    pixels where there are any, else the model's posterior mean, beside the baselines."""
+    weight = visible[:, :, None]
+    observed = np.where(weight, truth, 0.0)  # the fills below never see occluded truth
+    baselines = {
+        "temporal_mean": np.stack(
+            [temporal_mean_fill(v, w) for v, w in zip(observed, weight, strict=True)]
+        ),
+        "interpolation": np.stack(
+            [linear_interpolation_fill(v, w) for v, w in zip(observed, weight, strict=True)]
+        ),
+        "cubic": np.stack(
+            [cubic_interpolation_fill(v, w) for v, w in zip(observed, weight, strict=True)]
+        ),
+        "model": averaged,
+        "last_sample": last,
+    }
+    errors = fill_errors(truth, baselines, visible)
+    metrics: dict[str, object] = {
+        "occluded_fraction": float(1 - visible.mean()),
+        "recovery_error": errors["model"],
+        "recovery_method": "model",
+    } | {f"recovery_error_{name}": error for name, error in errors.items()}
+    if validation is None or not validation.any():
+        return np.where(weight, truth, averaged), metrics
+    recovered, blend = blended_recovery(truth, averaged, visible, validation)
+    metrics |= {
+        "recovery_error": recovery_error(truth, recovered, weight),
+        "recovery_method": "blend",
+        "held_out_fraction": float(validation.sum() / max(visible.sum(), 1)),
+        "blend": blend.summary(),
+    }
+    return recovered, metrics
 
 
 def _write_videos(

@@ -129,6 +129,7 @@ def test_recover_writes_the_recovered_video(tmp_path: Path, clip: Path) -> None:
     assert probe_video(tmp_path / "r" / "recovered.mp4").frames == 16
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["recovery_error"] > 0 and "recovery_error_temporal_mean" in metrics
+    assert metrics["recovery_method"] == "blend" and "recovery_error_model" in output
 
 
 def test_single_chunk_warns(tmp_path: Path, clip: Path) -> None:
@@ -339,3 +340,5 @@ def test_masked_runs_get_the_recovery_defaults_and_keep_named_fields() -> None:
     faithful = build_train_config({"preset": "faithful"}, masked=True)
     assert (faithful.sigma, faithful.langevin_steps, faithful.fill_warmup) == (0.5, 15, 0.0)
     assert faithful.learn_steps == 1
+    # masked runs hold a tenth of the visible pixels out to fit the recovery blend
+    assert (masked.holdout, plain.holdout, faithful.holdout) == (0.1, 0.0, 0.0)

@@ -1,0 +1,224 @@
+"""Recovery by self-validation: visible pixels held out like the mask, the model's fill and
+temporal interpolations blended with weights fitted there, applied to the occluded pixels."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.metrics import linear_interpolation_fill, recovery_error
+
+# Bins of an unknown pixel by its temporal distance to the nearest known frame at that pixel:
+# interpolation is sharp across a one-frame gap and blurs over longer ones.
+BINS = ("1 frame", "2 frames", "3+ frames", "one side")
+GRID_STEP = 0.05  # weights are searched on a grid over the simplex, so each lies in [0, 1]
+MIN_BIN_VALUES = 2000  # fewer validation values in a bin: it takes the pooled weights
+
+
+@dataclass(frozen=True)
+class Blend:
+    """Per-bin convex weights of the candidate fills and what they scored on validation."""
+
+    names: tuple[str, ...]
+    weights: np.ndarray  # (len(BINS), len(names)), each row sums to 1
+    validation_error: dict[str, float]  # 0..255 MAE on the held-out pixels, per fill
+    validation_values: int
+
+    def summary(self) -> dict[str, object]:
+        """The weights and validation errors as metrics.json keeps them."""
+        return {
+            "candidates": list(self.names),
+            "bins": list(BINS),
+            "weights": [[round(float(w), 3) for w in row] for row in self.weights],
+            "validation_error": {k: round(v, 4) for k, v in self.validation_error.items()},
+            "validation_values": self.validation_values,
+        }
+
+
+def holdout(visible: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Visible pixels (T, S, S) to hold out for validation, about `fraction` of them, shaped
+    like the occlusion: a chosen frame hides another frame's occluded set (a whole frame
+    where that one is missing, its box where it has a box), moved by half the frame only
+    where it would hide nothing in place (a box that never moves)."""
+    held = np.zeros_like(visible)
+    rng = np.random.default_rng(seed)
+    sources = rng.permutation(np.flatnonzero((~visible).any(axis=(1, 2))))
+    if fraction <= 0 or len(sources) == 0:
+        return held
+    budget = fraction * visible.sum()
+    order = rng.permutation(len(visible))
+    # first frames whose held pixels keep known neighbours on both sides, as most occluded
+    # pixels have (a held frame beside a gap would make the gap longer than any real one)
+    for isolated_only in (True, False):
+        for index, t in enumerate(order):
+            if held.sum() >= budget:
+                return held
+            shape = _held_shape(~visible[sources[index % len(sources)]], visible[t])
+            free = shape.any() and not held[t].any()
+            if free and (not isolated_only or _isolated(visible & ~held, shape, t)):
+                held[t] = shape
+    return held
+
+
+def _held_shape(occluded: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Another frame's occluded set (S, S) on this frame's visible pixels: in place, so the
+    held pixels lie where occlusions lie, else moved by half the frame."""
+    in_place = occluded & visible
+    if in_place.any():
+        return in_place
+    half = occluded.shape[0] // 2
+    return np.roll(occluded, (half, half), axis=(0, 1)) & visible
+
+
+def _isolated(known: np.ndarray, shape: np.ndarray, t: int) -> bool:
+    """Whether most of the pixels `shape` would hold in frame t are known before and after."""
+    if t == 0 or t == len(known) - 1:
+        return False
+    both = known[t - 1] & known[t + 1]
+    return bool(both[shape].mean() >= 0.5)
+
+
+def gap_bins(known: np.ndarray) -> np.ndarray:
+    """Each pixel's bin (T, S, S) by its temporal distance to the nearest known frame."""
+    length = known.shape[0]
+    steps = np.arange(length).reshape(-1, *([1] * (known.ndim - 1)))
+    before = np.maximum.accumulate(np.where(known, steps, -1), axis=0)
+    after = np.minimum.accumulate(np.where(known, steps, length)[::-1], axis=0)[::-1]
+    one_side = (before < 0) | (after >= length)
+    distance = np.minimum(steps - before, after - steps)
+    return np.where(one_side, len(BINS) - 1, np.clip(distance, 1, 3) - 1)
+
+
+def cubic_interpolation_fill(video: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Each occluded pixel from a cubic Hermite curve between its nearest visible frames,
+    tangents from the visible frames beyond them (linear where a side lacks one); (T, C, H, W)."""
+    seen = np.broadcast_to(visible, video.shape).astype(bool)
+    length = video.shape[0]
+    last = _last_seen(seen)  # (T, C, H, W): last visible frame <= t, -1 if none
+    following = _last_seen(seen[::-1])[::-1]  # mirrored: length - 1 - first visible >= t
+    b1, a1 = last, length - 1 - following
+    both = (b1 >= 0) & (a1 < length)
+    b1c, a1c = np.clip(b1, 0, length - 1), np.clip(a1, 0, length - 1)
+    b2 = np.where(b1c > 0, np.take_along_axis(last, np.maximum(b1c - 1, 0), axis=0), -1)
+    after_next = length - 1 - np.take_along_axis(following, np.minimum(a1c + 1, length - 1), 0)
+    a2 = np.where(a1c < length - 1, after_next, length)
+    v = {name: _at(video, idx) for name, idx in (("b1", b1c), ("a1", a1c))}
+    span = np.maximum(a1c - b1c, 1)
+    chord = (v["a1"] - v["b1"]) / span
+    m_b = np.where(b2 >= 0, (v["a1"] - _at(video, b2)) / np.maximum(a1c - b2, 1), chord)
+    m_a = np.where(a2 < length, (_at(video, a2) - v["b1"]) / np.maximum(a2 - b1c, 1), chord)
+    s = np.clip((np.arange(length).reshape(-1, 1, 1, 1) - b1c) / span, 0, 1)
+    curve = (
+        (2 * s**3 - 3 * s**2 + 1) * v["b1"]
+        + (s**3 - 2 * s**2 + s) * span * m_b
+        + (-2 * s**3 + 3 * s**2) * v["a1"]
+        + (s**3 - s**2) * span * m_a
+    )
+    linear = linear_interpolation_fill(video, visible)
+    return np.where(seen, video, np.where(both, np.clip(curve, -1, 1), linear))
+
+
+def _last_seen(seen: np.ndarray) -> np.ndarray:
+    """Index of the last visible frame at or before each t, -1 where there is none."""
+    steps = np.arange(seen.shape[0]).reshape(-1, *([1] * (seen.ndim - 1)))
+    return np.maximum.accumulate(np.where(seen, steps, -1), axis=0)
+
+
+def _at(video: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """video[index[t], c, y, x] for every (t, c, y, x), indices clipped into the clip."""
+    return np.take_along_axis(video, np.clip(index, 0, video.shape[0] - 1), axis=0)
+
+
+def candidate_fills(
+    observed: np.ndarray, known: np.ndarray, model_fill: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """The fills to blend, from the `known` pixels of (N, T, 3, S, S) videos, known (N, T, S, S);
+    without a model fill, the two interpolations alone."""
+    mask = known[:, :, None]
+    model = {} if model_fill is None else {"model": model_fill}
+    return model | {
+        "interpolation": np.stack(
+            [linear_interpolation_fill(v, k) for v, k in zip(observed, mask, strict=True)]
+        ),
+        "cubic": np.stack(
+            [cubic_interpolation_fill(v, k) for v, k in zip(observed, mask, strict=True)]
+        ),
+    }
+
+
+def fit_blend(
+    truth: np.ndarray, fills: dict[str, np.ndarray], validation: np.ndarray, bins: np.ndarray
+) -> Blend:
+    """Per-bin convex weights minimising the absolute error on the validation pixels only."""
+    chosen = np.broadcast_to(validation[:, :, None], truth.shape)
+    target = truth[chosen]  # only the held-out pixels' truth is read
+    names = tuple(fills)
+    values = np.stack([fills[n][chosen] for n in names])  # (K, V)
+    where = np.broadcast_to(bins[:, :, None], truth.shape)[chosen]
+    grid = _simplex_grid(len(names))
+    pooled = _best_weights(grid, values, target)
+    weights = np.stack(
+        [
+            _best_weights(grid, values[:, where == b], target[where == b])
+            if (where == b).sum() >= MIN_BIN_VALUES
+            else pooled
+            for b in range(len(BINS))
+        ]
+    )
+    errors = {n: _mae(values[i], target) for i, n in enumerate(names)}
+    blended = _mae(np.einsum("kv,vk->v", values, weights[where]), target)
+    best = min(names, key=errors.__getitem__)
+    if blended > errors[best]:  # pooled rows of small bins can lose to one fill: keep that one
+        weights = np.tile(np.eye(len(names))[names.index(best)], (len(BINS), 1))
+        blended = errors[best]
+    return Blend(names, weights, errors | {"blend": blended}, int(target.size))
+
+
+def _mae(estimate: np.ndarray, target: np.ndarray) -> float:
+    """Mean absolute error on the 0..255 scale of values in [-1, 1]."""
+    return float(np.abs(estimate - target).mean() * 127.5)
+
+
+def apply_blend(blend: Blend, fills: dict[str, np.ndarray], bins: np.ndarray) -> np.ndarray:
+    """The weighted fill of every pixel, each pixel weighted by its bin's row."""
+    weights = blend.weights[bins]  # (N, T, S, S, K)
+    stacked = np.stack([fills[n] for n in blend.names], axis=-1)  # (N, T, 3, S, S, K)
+    return np.einsum("ntcyxk,ntyxk->ntcyx", stacked, weights)
+
+
+def blended_recovery(
+    truth: np.ndarray, model_fill: np.ndarray | None, visible: np.ndarray, validation: np.ndarray
+) -> tuple[np.ndarray, Blend]:
+    """The recovered videos (N, T, 3, S, S) and their blend: weights fitted on the held-out
+    `validation` pixels with the fills made without them, applied to the occluded pixels
+    with the fills made from every visible pixel. The truth of occluded pixels is never read."""
+    observed = np.where(visible[:, :, None], truth, 0.0)
+    known = visible & ~validation
+    blend = fit_blend(
+        observed, candidate_fills(observed, known, model_fill), validation, gap_bins(known)
+    )
+    filled = apply_blend(blend, candidate_fills(observed, visible, model_fill), gap_bins(visible))
+    return np.where(visible[:, :, None], observed, filled), blend
+
+
+def fill_errors(
+    truth: np.ndarray, fills: dict[str, np.ndarray], visible: np.ndarray
+) -> dict[str, float]:
+    """Each fill's recovery error on the occluded pixels (0..255 MAE)."""
+    weight = visible[:, :, None]
+    return {name: recovery_error(truth, fill, weight) for name, fill in fills.items()}
+
+
+def _simplex_grid(count: int) -> np.ndarray:
+    """Every weight vector of `count` multiples of GRID_STEP summing to 1, (G, count)."""
+    steps = round(1 / GRID_STEP)
+    rows = [c for c in itertools.product(range(steps + 1), repeat=count) if sum(c) == steps]
+    return np.array(rows, dtype=np.float64) / steps
+
+
+def _best_weights(grid: np.ndarray, values: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The grid row whose weighted fill has the least mean absolute error on the target."""
+    errors = [np.abs(row @ values - target).mean() for row in grid]
+    return grid[int(np.argmin(errors))]
