@@ -191,8 +191,9 @@ def _worker_lost(lost: int) -> dict[str, str]:
 def _running_data(job: Job) -> dict[str, Any]:
     data = {"status": "running", "attempt": job.attempts, "worker": job.lease_owner}
     if job.attempts > 1:
-        # progress restarts from the last saved state: say so rather than run backwards
-        data["resumed_after_epoch"] = job.epoch
+        # this attempt restarts from the last saved state, maybe before the epoch the last
+        # one reported: say where that one got, rather than let progress run backwards
+        data["previous_attempt_epoch"] = job.epoch
     return data
 
 

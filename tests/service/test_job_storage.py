@@ -75,7 +75,7 @@ def test_a_job_that_keeps_losing_its_worker_fails_worker_lost(
     ]
     assert events[1]["attempt"] == 1 and events[3]["attempt"] == 2
     assert events[2] == {"status": "queued", "reason": "worker_lost", "attempt": 1}
-    assert "resumed_after_epoch" in events[3]
+    assert "previous_attempt_epoch" in events[3]
 
 
 def test_a_cancel_that_arrives_after_the_last_epoch_ends_the_job_cancelled(
