@@ -191,8 +191,9 @@ def _worker_lost(lost: int) -> dict[str, str]:
 def _running_data(job: Job) -> dict[str, Any]:
     data = {"status": "running", "attempt": job.attempts, "worker": job.lease_owner}
     if job.attempts > 1:
-        # progress restarts from the last saved state: say so rather than run backwards
-        data["resumed_after_epoch"] = job.epoch
+        # this attempt restarts from the last saved state, maybe before the epoch the last
+        # one reported: say where that one got, rather than let progress run backwards
+        data["previous_attempt_epoch"] = job.epoch
     return data
 
 
@@ -300,7 +301,8 @@ def _finish(
 
 
 def request_cancel(*, session: Session, owner_id: str | None, job_id: str) -> Job:
-    """Cancel a queued job now, or flag a running one for its worker to stop between epochs."""
+    """Cancel a queued job (or a running one whose worker is gone) now, or flag a running one
+    for its worker to stop between epochs."""
     get_job(session=session, owner_id=owner_id, job_id=job_id)
     # One UPDATE per state, so a job that starts running meanwhile is caught by the second;
     # the row lock it takes means the worker's next progress write sees the flag.
@@ -321,6 +323,9 @@ def request_cancel(*, session: Session, owner_id: str | None, job_id: str) -> Jo
         _finish(session, job, "cancelled", error=None, metrics=None)
     elif flagged_from == "running":
         add_event(session=session, job_id=job_id, kind="status", data={"cancel": True})
+        # its worker is gone (the lease ran out): nobody would see the flag, so it ends now
+        # (the same row object, in the session's identity map, is updated)
+        reap_lost(session=session, job_id=job_id)
     else:
         raise Conflict(
             f"job {job_id} has already {job.status}",

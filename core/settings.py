@@ -22,12 +22,26 @@ JOB_MEMORY_SHARE = 0.75
 DEFAULT_MAX_JOB_FLOPS = 1e17
 
 
+# cgroup v2 and v1 memory limits: a container sees the host's memory in sysconf
+CGROUP_LIMITS = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+
+
 def machine_memory() -> int:
-    """The machine's physical memory in bytes (or 8 GiB where the OS won't say)."""
+    """This machine's memory in bytes, or its container's limit where that is lower (8 GiB
+    where the OS won't say)."""
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
-        return 8 * 1024**3
+        memory = 8 * 1024**3
+    for path in CGROUP_LIMITS:
+        try:
+            memory = min(memory, int(path.read_text().strip()))
+        except (OSError, ValueError):
+            continue  # absent, or "max": no limit
+    return memory
 
 
 def default_job_memory() -> int:

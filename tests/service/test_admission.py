@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core import jobs
 from core.db import session_factory, session_scope
-from core.settings import Settings
+from core.settings import JOB_MEMORY_SHARE, Settings, machine_memory
 from model.budget import PROCESS_BASELINE
 from tests.service.conftest import TINY_TRAIN, RecordingQueue, assert_error, upload
 from tests.service.factories import finished_training
@@ -131,3 +131,8 @@ def test_the_worker_checks_the_budget_again_before_it_starts(
     assert job["progress"]["epoch"] is None and job["artifacts"] == []
     with session_scope(session_factory(settings.db_url)) as s:
         assert jobs.list_events(session=s, job_id=job_id)[-1].data["status"] == "failed"
+
+
+def test_the_default_memory_limit_is_a_share_of_this_machines_memory() -> None:
+    assert 0 < machine_memory() <= 2**50
+    assert Settings().max_job_memory_bytes == int(machine_memory() * JOB_MEMORY_SHARE)

@@ -75,7 +75,7 @@ def test_a_job_that_keeps_losing_its_worker_fails_worker_lost(
     ]
     assert events[1]["attempt"] == 1 and events[3]["attempt"] == 2
     assert events[2] == {"status": "queued", "reason": "worker_lost", "attempt": 1}
-    assert "resumed_after_epoch" in events[3]
+    assert "previous_attempt_epoch" in events[3]
 
 
 def test_a_cancel_that_arrives_after_the_last_epoch_ends_the_job_cancelled(
@@ -169,3 +169,16 @@ def test_a_workers_error_names_inputs_by_id_and_no_storage_path(
     assert f"video {video['id']}" in message and str(settings.store_dir) not in message
     assert "/" not in message.split(":")[0], message
     assert not list((settings.store_dir / "tmp").glob("job-*"))
+
+
+def test_a_cancel_of_a_job_whose_worker_is_gone_ends_it_at_once(
+    client: TestClient, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    job_id = _new_job(sessions)
+    _claim(sessions, job_id, "dead")
+    _expire(sessions, job_id)
+    resume = ArtifactStore(settings.store_dir).resume_path(job_id)
+    resume.write_bytes(b"state")
+    job = client.post(f"/v1/jobs/{job_id}/cancel").json()
+    assert job["status"] == "cancelled" and job["cancel_requested"], job
+    assert not resume.parent.exists()
