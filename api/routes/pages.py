@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
+# only its bundled Swagger UI files are used, not its app class
+SWAGGER_UI = Path(fastapi_offline.__file__).resolve().parent / "static"
 DOCS_ASSETS = "/docs-assets"
 router = APIRouter(include_in_schema=False)
 
@@ -30,7 +32,7 @@ def docs() -> HTMLResponse:
         title="dyngen API",
         swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
         swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-        swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
     )
 
 
@@ -38,4 +40,4 @@ def install_pages(app: FastAPI) -> None:
     """Serve the page, its assets under /ui and Swagger UI's under /docs-assets."""
     app.include_router(router)
     app.mount("/ui", StaticFiles(directory=STATIC), name="ui")
-    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI), name="docs-assets")

@@ -7,9 +7,11 @@ tests skip. Screenshots land in docs/screenshots/.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.service.conftest import TINY_TRAIN, free_port
@@ -44,14 +46,17 @@ LAUNCH_ARGS = [
 ]
 WIDE = {"width": 1280, "height": 900}
 NARROW = {"width": 390, "height": 844}
+# a <video>'s duration once its metadata loaded
+DURATION = """v => new Promise(ok => v.readyState
+    ? ok(v.duration) : v.addEventListener("loadedmetadata", () => ok(v.duration)))"""
 # the tiny model of the service tests, typed into the advanced form (blank fields keep defaults)
 TINY_FIELDS = {k: str(v) for k, v in TINY_TRAIN.items() if k != "image_size"}
 
 
-def start_serve(tmp: Path, **settings: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """A `dyngen serve` on a free port; its base URL and environment."""
+@contextmanager
+def start_serve(tmp: Path, env: dict[str, str]) -> Iterator[str]:
+    """A `dyngen serve` on a free port; its base URL."""
     port = free_port()
-    env = service_env(tmp, **settings)
     serve = Process(
         [*dyngen_command(), "serve", "--port", str(port), "--data-dir", str(tmp / "data")],
         env,
@@ -60,13 +65,14 @@ def start_serve(tmp: Path, **settings: str) -> Iterator[tuple[str, dict[str, str
     base = f"http://127.0.0.1:{port}"
     with running(serve):
         wait_for("dyngen serve to be ready", ready(base), 60, serve)
-        yield base, env
+        yield base
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An open-mode server shared by this module's tests."""
-    for base, _ in start_serve(tmp_path_factory.mktemp("web")):
+    tmp = tmp_path_factory.mktemp("web")
+    with start_serve(tmp, service_env(tmp)) as base:
         yield base
 
 
@@ -102,9 +108,10 @@ def start_training(page: Any, **fields: str) -> str:
     """Fill the advanced form, submit; the new job's id."""
     page.get_by_label("Standard").check()
     page.locator("#train-advanced summary").click()
-    page.get_by_label("image_size", exact=True).select_option("16")
+    advanced = page.locator("#train-fields")
+    advanced.get_by_label("image_size", exact=True).select_option("16")
     for name, value in fields.items():
-        page.get_by_label(name, exact=True).fill(value)
+        advanced.get_by_label(name, exact=True).fill(value)
     before = page.locator("#job-list li").count()
     page.get_by_role("button", name="Start training").click()
     sync_api.expect(page.locator("#job-list li")).to_have_count(before + 1)
@@ -127,9 +134,7 @@ def badge(page: Any, job_id: str) -> Any:
 
 def test_upload_train_watch_and_play_a_synthesis(page: Any, clip: Path) -> None:
     upload_clip(page, clip)
-    clip_duration = page.locator("#clip-video").evaluate(
-        "v => new Promise(ok => v.readyState ? ok(v.duration) : v.onloadedmetadata = () => ok(v.duration))"
-    )
+    clip_duration = page.locator("#clip-video").evaluate(DURATION)
     assert clip_duration > 0
     job_id = start_training(page, **(TINY_FIELDS | {"epochs": "40"}))
     record_progress(page, job_id)
@@ -150,9 +155,7 @@ def test_upload_train_watch_and_play_a_synthesis(page: Any, clip: Path) -> None:
     sync_api.expect(page.locator("#job-title")).to_contain_text("Synthesis", timeout=10_000)
     sync_api.expect(view).to_be_visible(timeout=60_000)
     video = page.locator("#job-videos video").first
-    duration = video.evaluate(
-        "v => new Promise(ok => v.readyState ? ok(v.duration) : v.onloadedmetadata = () => ok(v.duration))"
-    )
+    duration = video.evaluate(DURATION)
     assert duration > 0
     played = video.evaluate(
         """v => new Promise(ok => { v.currentTime = 0; v.play();
@@ -167,14 +170,14 @@ def test_upload_train_watch_and_play_a_synthesis(page: Any, clip: Path) -> None:
 def test_a_validation_error_shows_at_its_field(page: Any, clip: Path) -> None:
     upload_clip(page, clip)
     page.locator("#train-advanced summary").click()
-    page.get_by_label("epochs", exact=True).fill("0")
+    epochs = page.locator("#train-fields").get_by_label("epochs", exact=True)
+    epochs.fill("0")
     page.get_by_role("button", name="Start training").click()
-    error = page.locator('[data-error-for="config.epochs"]')
+    error = page.locator('#train-form [data-error-for="config.epochs"]')
     sync_api.expect(error).to_contain_text("greater than or equal to 1")
-    sync_api.expect(page.get_by_label("epochs", exact=True)).to_have_attribute(
-        "aria-invalid", "true"
-    )
-    sync_api.expect(page.get_by_label("epochs", exact=True)).to_be_focused()
+    sync_api.expect(epochs).to_have_attribute("aria-invalid", "true")
+    sync_api.expect(epochs).to_be_focused()
+    page.screenshot(path=SHOTS / "validation-1280.png", full_page=True)
 
 
 def test_cancel_a_running_training(page: Any, clip: Path) -> None:
@@ -197,3 +200,35 @@ def test_docs_render_with_nothing_leaving_localhost(browser: Any, server: str) -
     context.close()
     outside = [url for url in requested if not url.startswith(f"{server}/")]
     assert requested and not outside, outside
+
+
+def test_apikey_mode_asks_for_the_key_once_and_sends_it_as_a_header(
+    browser: Any, tmp_path: Path, clip: Path
+) -> None:
+    env = service_env(tmp_path, auth="apikey")
+    run_cli(["migrate"], env)
+    key = run_cli(["apikey", "create", "web"], env).strip()
+    with start_serve(tmp_path, env) as base:
+        assert httpx.get(f"{base}/v1/jobs").status_code == 401
+        context = browser.new_context(viewport=NARROW)
+        tab = context.new_page()
+        sent: list[Any] = []
+        tab.on("request", sent.append)
+        tab.goto(base)
+        dialog = tab.get_by_role("dialog")
+        tab.get_by_label("Your API key").fill("dgk_not-a-key")
+        tab.get_by_role("button", name="Use this key").click()
+        sync_api.expect(dialog).to_contain_text("refused")
+        tab.get_by_label("Your API key").fill(key)
+        tab.get_by_role("button", name="Use this key").click()
+        tab.wait_for_selector("body[data-ready=true]")
+        upload_clip(tab, clip)
+        tab.screenshot(path=SHOTS / "upload-390.png", full_page=True)
+        tab.reload()  # the key outlives a reload of the tab: no second prompt
+        tab.wait_for_selector("body[data-ready=true]")
+        sync_api.expect(dialog).to_be_hidden()
+        context.close()
+    assert not [r.url for r in sent if key in r.url], "the key went into a URL"
+    api_calls = [r for r in sent if "/v1/" in r.url]
+    with_key = [r for r in api_calls if r.headers.get("authorization") == f"Bearer {key}"]
+    assert with_key and any("/v1/videos" in r.url and r.method == "POST" for r in with_key)
