@@ -180,13 +180,19 @@ def test_a_validation_error_shows_at_its_field(page: Any, clip: Path) -> None:
     page.screenshot(path=SHOTS / "validation-1280.png", full_page=True)
 
 
-def test_cancel_a_running_training(page: Any, clip: Path) -> None:
+def test_cancel_a_running_training_and_retry_it(page: Any, clip: Path) -> None:
     upload_clip(page, clip)
     job_id = start_training(page, **(TINY_FIELDS | {"epochs": "20000"}))
     text = page.locator(f'[data-job-id="{job_id}"] .progress-text')
     sync_api.expect(text).to_contain_text("epoch", timeout=60_000)
     page.get_by_role("button", name=f"cancel {job_id}").click()
     sync_api.expect(badge(page, job_id)).to_have_text("cancelled", timeout=30_000)
+    page.get_by_role("button", name=f"retry {job_id}").click()
+    again = page.locator("#job-list li").first
+    sync_api.expect(again).not_to_have_attribute("data-job-id", job_id)
+    again_id = str(again.get_attribute("data-job-id"))
+    page.get_by_role("button", name=f"cancel {again_id}").click()
+    sync_api.expect(badge(page, again_id)).to_have_text("cancelled", timeout=30_000)
 
 
 def test_docs_render_with_nothing_leaving_localhost(browser: Any, server: str) -> None:

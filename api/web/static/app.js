@@ -331,6 +331,11 @@ function jobItem(job) {
     cancel.addEventListener("click", () => cancelJob(job.id));
     item.append(cancel);
   }
+  if (job.type === "train" && (job.status === "failed" || job.status === "cancelled")) {
+    const retry = el("button", { type: "button", "aria-label": `retry ${job.id}` }, "Retry");
+    retry.addEventListener("click", () => retryJob(job));
+    item.append(retry);
+  }
   if (job.error) item.append(el("p", { class: "error" }, job.error.message));
   return item;
 }
@@ -407,6 +412,19 @@ async function cancelJob(jobId) {
     say(job.status === "cancelled" ? `Job ${jobId} cancelled.` : `Job ${jobId} stops after this epoch.`);
   } catch (err) {
     say(`Could not cancel ${jobId}: ${err.message}`);
+  }
+  await refreshJobs();
+}
+
+// A failed or cancelled training again, with the same clips, config, mask and seed.
+async function retryJob(job) {
+  const body = { type: "train", video_ids: job.video_ids, config: job.config, seed: job.seed };
+  if (job.mask) body.mask = job.mask;
+  try {
+    const again = await postJson("/v1/jobs", body);
+    say(`Job ${job.id} queued again as ${again.id}.`);
+  } catch (err) {
+    say(`Could not retry ${job.id}: ${err.message}`);
   }
   await refreshJobs();
 }
