@@ -142,6 +142,8 @@ def test_upload_train_watch_and_play_a_synthesis(page: Any, clip: Path) -> None:
     seen = page.evaluate("[...window.seenProgress]")
     assert any(0 < value < 1 for value in seen), f"the bar never showed a partial epoch: {seen}"
     assert 1 in seen
+    chart = page.locator(f'[data-job-id="{job_id}"] .loss-chart polyline')
+    assert len(str(chart.get_attribute("points")).split()) > 1, "the loss chart did not grow"
     page.screenshot(path=SHOTS / "jobs-1280.png", full_page=True)
 
     page.get_by_role("button", name=f"train {job_id}").click()

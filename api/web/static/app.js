@@ -324,6 +324,7 @@ function jobItem(job) {
     el("span", { class: `badge ${job.status}` }, job.status),
     bar,
     el("span", { class: "progress-text" }, progressText(job.progress)),
+    lossChart(job.id),
   );
   if (!TERMINAL.has(job.status)) {
     const cancel = el("button", { type: "button", "aria-label": `cancel ${job.id}` }, "Cancel");
@@ -346,11 +347,36 @@ async function refreshJobs() {
   for (const job of page.items) if (!TERMINAL.has(job.status)) follow(job.id);
 }
 
+const SVG = "http://www.w3.org/2000/svg"; // a namespace name, never fetched
+const losses = new Map(); // job id -> the losses its progress events reported, in order
+
+// A small line of the loss so far, redrawn as epochs arrive.
+function lossChart(jobId) {
+  const values = losses.get(jobId) ?? [];
+  const chart = document.createElementNS(SVG, "svg");
+  chart.setAttribute("class", "loss-chart");
+  chart.setAttribute("viewBox", "0 0 100 24");
+  chart.setAttribute("preserveAspectRatio", "none");
+  chart.setAttribute("role", "img");
+  chart.setAttribute("aria-label", values.length ? `loss over ${values.length} epochs, last ${values.at(-1).toPrecision(4)}` : "no loss yet");
+  if (values.length > 1) {
+    const low = Math.min(...values);
+    const span = Math.max(...values) - low || 1;
+    const points = values.map((v, i) => `${(100 * i) / (values.length - 1)},${22 - (20 * (v - low)) / span}`);
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("points", points.join(" "));
+    chart.append(line);
+  }
+  return chart;
+}
+
 function onProgress(jobId, data) {
+  if (typeof data.loss === "number") losses.set(jobId, [...(losses.get(jobId) ?? []), data.loss]);
   const item = document.querySelector(`[data-job-id="${jobId}"]`);
   if (!item) return;
   item.querySelector("progress").value = data.fraction ?? 0;
   item.querySelector(".progress-text").textContent = progressText(data);
+  item.querySelector(".loss-chart").replaceWith(lossChart(jobId));
 }
 
 async function onEnd(jobId) {
