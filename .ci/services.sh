@@ -34,4 +34,9 @@ if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev
       || echo "services: could not install docker-compose; the compose-file test will skip" >&2
   fi
 fi
+# the browser tests drive Debian's chromium (never a browser build of Playwright's own)
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+    || echo "services: could not install chromium; the browser tests will skip" >&2
+fi
 echo "services: PostgreSQL and Redis are up"

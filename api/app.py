@@ -11,6 +11,7 @@ from api.errors import install_error_handlers
 from api.limits import BodyLimit
 from api.quotas import KeySlots, ProbeGate, RequestQuota
 from api.routes import artifacts, health, jobs, models, videos
+from api.routes.pages import install_pages
 from api.schemas import ErrorBody
 from core.db import PoolLimits, session_factory
 from core.queue import CeleryQueue, JobQueue
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
         version="1",
         summary="Learn dynamic generator video models from uploads; synthesize new videos.",
         responses=ERROR_RESPONSES,
+        docs_url=None,  # served by install_pages from local assets (the default loads a CDN)
+        redoc_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
     )
     for module in (videos, jobs, models, artifacts, health):
         app.include_router(module.router)
+    install_pages(app)
     if settings.auth == "open":
         log.warning(
             "DYNGEN_AUTH=open: the API accepts requests without an API key; "

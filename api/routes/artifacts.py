@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from api.deps import CallerDep, ServicesDep, SessionDep
-from api.routes.common import PathId
+from api.routes.common import Inline, PathId
 from api.routes.files import file_response, file_responses
 from core.artifacts import get_artifact
 from model.outputs import MEDIA_TYPES
@@ -25,6 +25,7 @@ def download_artifact(
     caller: CallerDep,
     services: ServicesDep,
     session: SessionDep,
+    inline: Inline = False,
 ) -> Response:
     """The file; supports Range, and If-None-Match against its sha256 ETag."""
     artifact = get_artifact(session=session, owner_id=caller.owner_id, artifact_id=artifact_id)
@@ -34,4 +35,5 @@ def download_artifact(
         sha256=artifact.sha256,
         filename=artifact.filename,
         media_type=artifact.media_type,
+        inline=inline,
     )

@@ -18,6 +18,11 @@ Cursor = Annotated[
     Query(max_length=40, pattern=r"^[a-z]+_[0-9a-f]+$", description="next_cursor of the last page"),
 ]
 
+Inline = Annotated[
+    bool,
+    Query(description="videos and images: `Content-Disposition: inline`, for <video>/<img>"),
+]
+
 
 def video_read(video: Video) -> VideoRead:
     """The client's view of a video row."""

@@ -12,6 +12,8 @@ from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 from api.errors import ApiError
 from api.schemas import ErrorBody
 
+# what a browser may show in place; anything else (a checkpoint, a JSON report) stays a download
+INLINE_TYPES = ("video/", "image/")
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
@@ -59,7 +61,13 @@ def _check_range(request: Request, path: Path, etag: str) -> None:
 
 
 def file_response(
-    request: Request, path: Path, *, sha256: str, filename: str, media_type: str
+    request: Request,
+    path: Path,
+    *,
+    sha256: str,
+    filename: str,
+    media_type: str,
+    inline: bool = False,
 ) -> Response:
     """The file, a 206 part of it, or 304 when the client's copy is current."""
     if not path.is_file():
@@ -69,4 +77,12 @@ def file_response(
     if _matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     _check_range(request, path, etag)
-    return FileResponse(path, media_type=media_type, filename=filename, headers=headers)
+    # inline: a page's <video> or <img> shows it in place; the name still names a download
+    disposition = "inline" if inline and media_type.startswith(INLINE_TYPES) else "attachment"
+    return FileResponse(
+        path,
+        media_type=media_type,
+        filename=filename,
+        headers=headers,
+        content_disposition_type=disposition,
+    )

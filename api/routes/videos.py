@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, Services, ServicesDep, SessionDep
 from api.probe import probe_upload
-from api.routes.common import Cursor, Limit, PathId, video_read
+from api.routes.common import Cursor, Inline, Limit, PathId, video_read
 from api.routes.files import file_response, file_responses
 from api.schemas import Page, VideoRead
 from api.uploads import Upload, receive_upload
@@ -142,6 +142,7 @@ def video_content(
     caller: CallerDep,
     services: ServicesDep,
     session: SessionDep,
+    inline: Inline = False,
 ) -> Response:
     """The uploaded bytes, as sent."""
     video = videos.get_video(session=session, owner_id=caller.owner_id, video_id=video_id)
@@ -152,6 +153,7 @@ def video_content(
         sha256=video.sha256,
         filename=video.filename,
         media_type=_content_type(video.filename),
+        inline=inline,
     )
 
 

@@ -1,0 +1,566 @@
+// The dyngen page: plain ES module, no build step. It speaks only to the API it was served by.
+const KEY_STORE = "dyngen-api-key";
+const MAX_STREAMS = 4; // event streams at once; the server caps them per key
+const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
+const PRESETS = { quick: { method: "lds" }, standard: {}, paper: { preset: "faithful" } };
+
+const $ = (id) => document.getElementById(id);
+const streams = new Map(); // job id -> AbortController of its event stream
+let viewedJob = null;
+let keyPrompt = null;
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message ?? `the server answered ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value !== undefined && value !== null) node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+function say(message) {
+  $("status").textContent = message;
+}
+
+// ---- keys: asked once, kept in this tab's sessionStorage, sent only as a header ----
+
+function authHeaders() {
+  const key = sessionStorage.getItem(KEY_STORE);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+function askForKey() {
+  // several requests may meet a 401 at once: they all wait on one prompt
+  keyPrompt ??= new Promise((resolve) => {
+    const dialog = $("key-dialog");
+    $("key-error").textContent = sessionStorage.getItem(KEY_STORE)
+      ? "That key was refused (unknown or revoked). Try another."
+      : "";
+    sessionStorage.removeItem(KEY_STORE);
+    $("key-form").onsubmit = () => {
+      sessionStorage.setItem(KEY_STORE, $("key-input").value.trim());
+      $("key-input").value = "";
+      keyPrompt = null;
+      resolve();
+    };
+    dialog.showModal();
+    $("key-input").focus();
+  });
+  return keyPrompt;
+}
+
+async function api(path, options = {}) {
+  const headers = { ...authHeaders(), ...(options.headers ?? {}) };
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) {
+    await askForKey();
+    return api(path, options);
+  }
+  const body = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, body);
+  return body;
+}
+
+function postJson(path, body) {
+  return api(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+// Media: open mode streams from the URL (Range works); with a key, <video> cannot send the
+// header, so the bytes are fetched with it and shown from a blob.
+async function mediaSrc(url) {
+  if (!sessionStorage.getItem(KEY_STORE)) return `${url}?inline=1`;
+  const response = await fetch(url, { headers: authHeaders() });
+  if (!response.ok) throw new ApiError(response.status, null);
+  return URL.createObjectURL(await response.blob());
+}
+
+// ---- upload ----
+
+function sendFile(file) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest(); // fetch reports no upload progress
+    xhr.open("POST", "/v1/videos");
+    for (const [name, value] of Object.entries(authHeaders())) xhr.setRequestHeader(name, value);
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) $("upload-progress").value = event.loaded / event.total;
+    };
+    xhr.onload = () => {
+      let body = null;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        // not JSON: the status says enough
+      }
+      if (xhr.status === 201) resolve(body);
+      else reject(new ApiError(xhr.status, body));
+    };
+    xhr.onerror = () => reject(new Error("the upload failed: the server could not be reached"));
+    const form = new FormData();
+    form.append("file", file);
+    xhr.send(form);
+  });
+}
+
+async function uploadFile(file) {
+  $("upload-error").textContent = "";
+  $("upload-progress").value = 0;
+  say(`Uploading ${file.name}…`);
+  let video;
+  try {
+    video = await sendFile(file);
+  } catch (err) {
+    if (err.status === 401) {
+      await askForKey();
+      return uploadFile(file);
+    }
+    $("upload-error").textContent = err.message;
+    say("");
+    return;
+  }
+  $("upload-progress").value = 1;
+  showClip(video, file);
+  await refreshVideos(video.id);
+  say(`Uploaded ${video.filename}.`);
+}
+
+function showClip(video, file) {
+  const facts = $("clip-facts");
+  facts.replaceChildren();
+  const size = `${video.width} × ${video.height}`;
+  const fps = video.fps === null ? "—" : `${Number(video.fps.toFixed(2))}`;
+  for (const [name, value] of [["frames", video.frames], ["size", size], ["fps", fps]]) {
+    facts.append(el("dt", {}, name), el("dd", { "data-fact": name }, String(value)));
+  }
+  const player = $("clip-video");
+  if (file.type.startsWith("video/")) {
+    player.src = URL.createObjectURL(file);
+    player.hidden = false;
+    player.play().catch(() => {});
+  } else {
+    player.hidden = true; // a mask file: nothing to play
+  }
+  $("clip").hidden = false;
+}
+
+function bindUpload() {
+  $("file-input").addEventListener("change", (event) => {
+    const [file] = event.target.files;
+    if (file) uploadFile(file);
+  });
+  const zone = $("drop-zone");
+  zone.addEventListener("dragover", (event) => {
+    event.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    const [file] = event.dataTransfer.files;
+    if (file) uploadFile(file);
+  });
+}
+
+async function refreshVideos(selected) {
+  const page = await api("/v1/videos?limit=100");
+  const select = $("train-video");
+  const keep = selected ?? select.value;
+  select.replaceChildren(
+    ...page.items
+      .filter((video) => video.kind === "video")
+      .map((video) => el("option", { value: video.id }, `${video.filename} (${video.id})`)),
+  );
+  if (keep) select.value = keep;
+}
+
+// ---- forms generated from the OpenAPI document's config schemas ----
+
+function variants(prop) {
+  return prop.anyOf ?? [prop];
+}
+
+function fieldKind(prop) {
+  const choices = variants(prop).find((p) => p.enum)?.enum;
+  if (choices) return { kind: "choice", choices };
+  const type = variants(prop).find((p) => p.type && p.type !== "null")?.type ?? "string";
+  return { kind: type };
+}
+
+function schemaField(prefix, name, prop) {
+  const id = `${prefix}-${name}`;
+  const field = `config.${name}`;
+  const { kind, choices } = fieldKind(prop);
+  const shownDefault = prop.default === undefined ? "" : JSON.stringify(prop.default);
+  let input;
+  if (kind === "choice" || kind === "boolean") {
+    const values = choices ?? [true, false];
+    input = el("select", { id }, el("option", { value: "" }, `default (${shownDefault})`));
+    for (const value of values) input.append(el("option", { value: JSON.stringify(value) }, String(value)));
+  } else {
+    const numeric = kind === "integer" || kind === "number";
+    input = el("input", {
+      id,
+      type: numeric ? "number" : "text",
+      step: kind === "number" ? "any" : undefined,
+      placeholder: shownDefault ? `default: ${shownDefault}` : "",
+      inputmode: numeric ? "decimal" : undefined,
+    });
+  }
+  input.dataset.field = field;
+  input.dataset.kind = kind;
+  const help = el("p", { class: "help", id: `${id}-help` }, prop.description ?? "");
+  const error = el("p", { class: "error field-error", id: `${id}-error`, "data-error-for": field });
+  input.setAttribute("aria-describedby", `${id}-help ${id}-error`);
+  return el("div", { class: "field" }, el("label", { for: id }, name), input, help, error);
+}
+
+function readField(input) {
+  const raw = input.value.trim();
+  if (input.dataset.kind === "choice" || input.dataset.kind === "boolean") return JSON.parse(raw);
+  if (input.dataset.kind === "integer" || input.dataset.kind === "number") return Number(raw);
+  if (input.dataset.kind === "array") {
+    return raw.split(",").map((part) => {
+      const item = part.trim();
+      return item !== "" && !Number.isNaN(Number(item)) ? Number(item) : item;
+    });
+  }
+  return raw;
+}
+
+function readConfig(container) {
+  const config = {};
+  for (const input of container.querySelectorAll("[data-field^='config.']")) {
+    if (input.value.trim() !== "") config[input.dataset.field.slice(7)] = readField(input);
+  }
+  return config;
+}
+
+async function buildForms() {
+  const openapi = await fetch("/openapi.json").then((r) => r.json());
+  const schemas = openapi.components.schemas;
+  for (const [prefix, schema] of [["train", "TrainConfig"], ["synth", "SynthesisConfig"]]) {
+    const props = schemas[schema]?.properties ?? {};
+    $(`${prefix}-fields`).replaceChildren(
+      ...Object.entries(props).map(([name, prop]) => schemaField(prefix, name, prop)),
+    );
+  }
+}
+
+function clearErrors(form) {
+  for (const node of form.querySelectorAll(".field-error")) node.textContent = "";
+  for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+}
+
+// A 422 (or a refusal naming a field) is shown next to each field it names.
+function showErrors(form, formError, err) {
+  const details = Array.isArray(err.body?.error?.details) ? err.body.error.details : [];
+  let placed = 0;
+  for (const detail of details) {
+    const slot = detail.field && form.querySelector(`[data-error-for="${CSS.escape(detail.field)}"]`);
+    if (!slot) continue;
+    slot.textContent = detail.message || err.message;
+    form.querySelector(`[data-field="${CSS.escape(detail.field)}"]`)?.setAttribute("aria-invalid", "true");
+    const advanced = slot.closest("details");
+    if (advanced) advanced.open = true;
+    placed += 1;
+  }
+  formError.textContent = placed ? `Please fix the marked field(s): ${err.message}` : err.message;
+  form.querySelector("[aria-invalid]")?.focus();
+}
+
+async function submitTraining(event) {
+  event.preventDefault();
+  const form = $("train-form");
+  clearErrors(form);
+  $("train-error").textContent = "";
+  const preset = form.querySelector("input[name=preset]:checked").value;
+  const videoId = $("train-video").value;
+  const body = {
+    type: "train",
+    video_ids: videoId ? [videoId] : [],
+    config: { ...PRESETS[preset], ...readConfig($("train-fields")) },
+  };
+  try {
+    const job = await postJson("/v1/jobs", body);
+    say(`Training job ${job.id} queued.`);
+    await refreshJobs();
+  } catch (err) {
+    showErrors(form, $("train-error"), err);
+  }
+}
+
+// ---- jobs ----
+
+function progressText(progress) {
+  const parts = [];
+  if (progress.epochs) parts.push(`epoch ${progress.epoch ?? 0} / ${progress.epochs}`);
+  if (progress.eta_seconds !== null && progress.eta_seconds !== undefined) {
+    parts.push(`about ${Math.ceil(progress.eta_seconds)} s left`);
+  }
+  if (progress.loss !== null && progress.loss !== undefined) parts.push(`loss ${progress.loss.toPrecision(4)}`);
+  return parts.join(" · ");
+}
+
+function jobItem(job) {
+  const open = el("button", { type: "button", class: "link" }, `${job.type} ${job.id}`);
+  open.addEventListener("click", () => openJob(job.id));
+  const bar = el("progress", { max: "1", value: String(job.progress.fraction), "aria-label": `progress of ${job.id}` });
+  const item = el(
+    "li",
+    { "data-job-id": job.id, "data-status": job.status },
+    open,
+    el("span", { class: `badge ${job.status}` }, job.status),
+    bar,
+    el("span", { class: "progress-text" }, progressText(job.progress)),
+    lossChart(job.id),
+  );
+  if (!TERMINAL.has(job.status)) {
+    const cancel = el("button", { type: "button", "aria-label": `cancel ${job.id}` }, "Cancel");
+    cancel.disabled = job.cancel_requested;
+    cancel.addEventListener("click", () => cancelJob(job.id));
+    item.append(cancel);
+  }
+  if (job.type === "train" && (job.status === "failed" || job.status === "cancelled")) {
+    const retry = el("button", { type: "button", "aria-label": `retry ${job.id}` }, "Retry");
+    retry.addEventListener("click", () => retryJob(job));
+    item.append(retry);
+  }
+  if (job.error) item.append(el("p", { class: "error" }, job.error.message));
+  return item;
+}
+
+async function refreshJobs() {
+  const page = await api("/v1/jobs?limit=20");
+  $("job-list").replaceChildren(...page.items.map(jobItem));
+  for (const job of page.items) if (!TERMINAL.has(job.status)) follow(job.id);
+}
+
+const SVG = "http://www.w3.org/2000/svg"; // a namespace name, never fetched
+const losses = new Map(); // job id -> the losses its progress events reported, in order
+
+// A small line of the loss so far, redrawn as epochs arrive.
+function lossChart(jobId) {
+  const values = losses.get(jobId) ?? [];
+  const chart = document.createElementNS(SVG, "svg");
+  chart.setAttribute("class", "loss-chart");
+  chart.setAttribute("viewBox", "0 0 100 24");
+  chart.setAttribute("preserveAspectRatio", "none");
+  chart.setAttribute("role", "img");
+  chart.setAttribute("aria-label", values.length ? `loss over ${values.length} epochs, last ${values.at(-1).toPrecision(4)}` : "no loss yet");
+  if (values.length > 1) {
+    const low = Math.min(...values);
+    const span = Math.max(...values) - low || 1;
+    const points = values.map((v, i) => `${(100 * i) / (values.length - 1)},${22 - (20 * (v - low)) / span}`);
+    const line = document.createElementNS(SVG, "polyline");
+    line.setAttribute("points", points.join(" "));
+    chart.append(line);
+  }
+  return chart;
+}
+
+function onProgress(jobId, data) {
+  if (typeof data.loss === "number") losses.set(jobId, [...(losses.get(jobId) ?? []), data.loss]);
+  const item = document.querySelector(`[data-job-id="${jobId}"]`);
+  if (!item) return;
+  item.querySelector("progress").value = data.fraction ?? 0;
+  item.querySelector(".progress-text").textContent = progressText(data);
+  item.querySelector(".loss-chart").replaceWith(lossChart(jobId));
+}
+
+async function onEnd(jobId) {
+  await refreshJobs();
+  if (viewedJob === jobId) await openJob(jobId);
+}
+
+function parseEvent(block) {
+  const event = { kind: "message", data: "" };
+  for (const line of block.split("\n")) {
+    if (line.startsWith("event: ")) event.kind = line.slice(7);
+    else if (line.startsWith("data: ")) event.data += line.slice(6);
+    else if (line.startsWith("id: ")) event.id = Number(line.slice(4));
+  }
+  return event;
+}
+
+// Server-sent events read with fetch: EventSource cannot send the Authorization header.
+async function follow(jobId, after = 0) {
+  if (streams.has(jobId) || streams.size >= MAX_STREAMS) return;
+  const controller = new AbortController();
+  streams.set(jobId, controller);
+  let last = after;
+  let ended = false;
+  try {
+    const response = await fetch(`/v1/jobs/${jobId}/events?after=${after}`, {
+      headers: { ...authHeaders(), Accept: "text/event-stream" },
+      signal: controller.signal,
+    });
+    if (!response.ok) return;
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    while (!ended) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const event = parseEvent(buffer.slice(0, cut));
+        buffer = buffer.slice(cut + 2);
+        if (event.id) last = event.id;
+        if (event.kind === "progress") onProgress(jobId, JSON.parse(event.data).data);
+        if (event.kind === "status") refreshJobs();
+        if (event.kind === "end") ended = true;
+      }
+    }
+  } catch (err) {
+    if (err.name === "AbortError") return;
+  } finally {
+    streams.delete(jobId);
+  }
+  if (ended) await onEnd(jobId);
+  else setTimeout(() => follow(jobId, last), 2000); // dropped: resume after the last event
+}
+
+async function cancelJob(jobId) {
+  try {
+    const job = await api(`/v1/jobs/${jobId}/cancel`, { method: "POST" });
+    say(job.status === "cancelled" ? `Job ${jobId} cancelled.` : `Job ${jobId} stops after this epoch.`);
+  } catch (err) {
+    say(`Could not cancel ${jobId}: ${err.message}`);
+  }
+  await refreshJobs();
+}
+
+// A failed or cancelled training again, with the same clips, config, mask and seed.
+async function retryJob(job) {
+  const body = { type: "train", video_ids: job.video_ids, config: job.config, seed: job.seed };
+  if (job.mask) body.mask = job.mask;
+  try {
+    const again = await postJson("/v1/jobs", body);
+    say(`Job ${job.id} queued again as ${again.id}.`);
+  } catch (err) {
+    say(`Could not retry ${job.id}: ${err.message}`);
+  }
+  await refreshJobs();
+}
+
+// ---- one job: its videos side by side, quality, downloads, synthesis ----
+
+function mediaFigure(caption, url, isVideo) {
+  const media = isVideo
+    ? el("video", { controls: "", loop: "", muted: "", autoplay: "", playsinline: "", "aria-label": caption })
+    : el("img", { alt: caption });
+  if (isVideo) media.muted = true;
+  mediaSrc(url).then((src) => {
+    media.src = src;
+  });
+  return el("figure", {}, media, el("figcaption", {}, caption));
+}
+
+function jobMedia(job) {
+  const figures = [];
+  if (job.type === "train" && job.video_ids.length) {
+    figures.push(mediaFigure("training clip", `/v1/videos/${job.video_ids[0]}/content`, true));
+  }
+  const hasVideo = job.artifacts.some((a) => a.media_type.startsWith("video/"));
+  for (const artifact of job.artifacts) {
+    const isVideo = artifact.media_type.startsWith("video/");
+    // a GIF beside its MP4 would show the same frames twice
+    const isImage = artifact.media_type.startsWith("image/") && !(hasVideo && artifact.media_type === "image/gif");
+    if (isVideo || isImage) figures.push(mediaFigure(`${artifact.kind}: ${artifact.filename}`, artifact.url, isVideo));
+  }
+  return figures;
+}
+
+function describeWarning(warning) {
+  return typeof warning === "string" ? warning : warning.message ?? JSON.stringify(warning);
+}
+
+function downloadLink(artifact) {
+  const size = `${(artifact.bytes / 1024).toFixed(1)} kB`;
+  const link = el("a", { href: artifact.url, download: artifact.filename }, artifact.filename);
+  link.addEventListener("click", async (event) => {
+    if (!sessionStorage.getItem(KEY_STORE)) return; // open mode: the plain link works
+    event.preventDefault();
+    const response = await fetch(artifact.url, { headers: authHeaders() });
+    const save = el("a", { href: URL.createObjectURL(await response.blob()), download: artifact.filename });
+    save.click();
+  });
+  return el("li", {}, link, ` (${artifact.kind}, ${size})`);
+}
+
+async function openJob(jobId) {
+  const job = await api(`/v1/jobs/${jobId}`);
+  viewedJob = jobId;
+  $("job-view").hidden = false;
+  $("job-view").dataset.jobId = jobId;
+  $("job-view").dataset.status = job.status;
+  $("job-title").textContent = `${job.type === "train" ? "Training" : "Synthesis"} job ${job.id}`;
+  const summary = [job.status, progressText(job.progress)];
+  if (job.error) summary.push(job.error.message);
+  $("job-summary").textContent = summary.filter(Boolean).join(" — ");
+  $("job-videos").replaceChildren(...jobMedia(job));
+  const { warnings = [], ...metrics } = job.metrics ?? {};
+  $("job-warnings").replaceChildren(...warnings.map((w) => el("li", {}, describeWarning(w))));
+  if (!warnings.length && job.status === "succeeded") $("job-warnings").append(el("li", {}, "No warnings."));
+  const rows = Object.entries(metrics).filter(([, v]) => typeof v !== "object" || v === null);
+  $("job-metrics").replaceChildren(
+    ...rows.flatMap(([name, value]) => [
+      el("dt", {}, name),
+      el("dd", {}, typeof value === "number" ? String(Number(value.toPrecision(5))) : String(value)),
+    ]),
+  );
+  $("job-downloads").replaceChildren(...job.artifacts.map(downloadLink));
+  const canSynthesize = job.type === "train" && job.status === "succeeded" && job.model_id;
+  $("synth-form").hidden = !canSynthesize;
+  $("synth-form").dataset.modelId = job.model_id ?? "";
+  $("job-title").scrollIntoView({ block: "start" });
+}
+
+async function submitSynthesis(event) {
+  event.preventDefault();
+  const form = $("synth-form");
+  clearErrors(form);
+  $("synth-error").textContent = "";
+  const body = { type: "synthesize", model_id: form.dataset.modelId, config: readConfig($("synth-fields")) };
+  try {
+    const job = await postJson("/v1/jobs", body);
+    say(`Synthesis job ${job.id} queued.`);
+    await refreshJobs();
+    await openJob(job.id);
+  } catch (err) {
+    showErrors(form, $("synth-error"), err);
+  }
+}
+
+function playAll() {
+  for (const video of $("job-videos").querySelectorAll("video")) {
+    video.currentTime = 0;
+    video.play().catch(() => {});
+  }
+}
+
+async function start() {
+  bindUpload();
+  $("train-form").addEventListener("submit", submitTraining);
+  $("synth-form").addEventListener("submit", submitSynthesis);
+  $("jobs-refresh").addEventListener("click", refreshJobs);
+  $("play-all").addEventListener("click", playAll);
+  await buildForms();
+  await refreshVideos();
+  await refreshJobs();
+  document.body.dataset.ready = "true";
+}
+
+start().catch((err) => say(`The page could not start: ${err.message}`));
