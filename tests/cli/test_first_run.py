@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +17,7 @@ from cli.main import cli
 from cli.offline import EpochBar
 from model.pipeline import EpochReport
 from model.procedural import waves
-from model.video_io import probe_video, write_video
+from model.video_io import probe_video, read_video, write_video
 from tests.cli.test_offline import TINY
 from tests.conftest import ROOT
 from tests.hostile import truncated
@@ -172,3 +173,23 @@ def test_synthesize_bar_reports_the_summarys_frames_per_second(
     bar_rate = float(shown.group(1)) * (1000 if shown.group(2) else 1)
     assert bar_rate == pytest.approx(summary, rel=0.05), (final, summary)
     assert probe_video(tmp_path / "s" / "video-3.mp4").frames == 64
+
+
+def test_the_console_script_loads_neither_torch_nor_celery_to_start() -> None:
+    # what keeps refusing a bad file (or printing --help) fast
+    code = "import sys, cli.main; print(sorted({'torch', 'celery'} & set(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_sample_clip_writes_a_moving_clip_and_refuses_other_formats(tmp_path: Path) -> None:
+    code, _, err = dyngen_here("sample-clip", str(tmp_path / "s.mp4"), "--frames", "30")
+    assert code == 0, err
+    info = probe_video(tmp_path / "s.mp4")
+    assert (info.frames, info.width, info.fps) == (30, 64, 25.0)
+    frames = read_video(tmp_path / "s.mp4", image_size=64, frames=30).astype(float)
+    assert np.abs(np.diff(frames, axis=0)).mean() > 5  # it moves (0..255 scale)
+    code, out, err = dyngen_here("sample-clip", str(tmp_path / "s.avi"))
+    assert "written as .mp4 or .gif" in only_error_line(code, out, err)
