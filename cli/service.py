@@ -11,11 +11,13 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from core.queue import CeleryQueue
-from core.settings import Settings, get_settings
+if TYPE_CHECKING:  # celery and pydantic-settings load when a service command runs, so the
+    # offline commands (a bad file refused at once) don't pay for them
+    from core.settings import Settings
 
 log = logging.getLogger("dyngen.serve")
 
@@ -24,6 +26,8 @@ WORKER_STOP_SECONDS = 10
 
 def _settings(**overrides: object) -> Settings:
     """Settings after CLI options, which win over the environment and reach child processes."""
+    from core.settings import get_settings
+
     for name, value in overrides.items():
         if value is not None:
             os.environ[f"DYNGEN_{name.upper()}"] = str(value)
@@ -126,6 +130,8 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     _check_port_free(settings.host, settings.port)
     _migrate(settings)
     _wal_broker(settings)
+    from core.queue import CeleryQueue
+
     CeleryQueue(settings).declare()
     # Before the worker exists: a SIGTERM from now on unwinds through the cleanup below.
     signal.signal(signal.SIGTERM, _raise_terminated)
