@@ -170,9 +170,11 @@ def train_model(
     result.warnings = warnings
     if config.method == "auto":
         choose_kept_model(result, ckpt, data, Path(videos[0]), seed, target)
+    kept = (_dict(result.metrics.get("choice")) or {}).get("kept", "abptt")
     result.warnings += quality_warnings(
         _dict(result.metrics.get("quality")),
         _float(result.metrics.get("reconstruction_motion_ratio")),
+        residual=ckpt.residual is not None and kept == "abptt",
     )
     _rewrite_metrics(result, {"warnings": result.warnings})
     return result
