@@ -242,7 +242,9 @@ def finished_checkpoint(
             to_uint8(decoded.cpu().numpy()), data.clips
         )
     residual = None
-    if config.residual == "lds":
+    if config.residual == "lds" and data.visible is not None:
+        metrics["residual"] = {"process": "none", "why": "masked run: occluded residuals unknown"}
+    elif config.residual == "lds":
         began = time.perf_counter()
         residual = fit_residual(learner.clips, decoded, config.residual_components)
         metrics["residual"] = {

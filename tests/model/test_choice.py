@@ -82,6 +82,7 @@ def test_a_masked_auto_run_trains_the_dynamic_generator_and_says_so(long_waves: 
     result = train_model(tiny_config(method="auto", epochs=2), [long_waves], out, mask=mask)
     assert result.metrics["choice"]["kept"] == "abptt"
     assert "masked" in result.metrics["choice"]["why"]
+    assert result.metrics["residual"]["process"] == "none", "occluded residuals were fitted"
 
 
 def test_a_frozen_model_raises_the_motion_warning(long_waves: Path) -> None:
