@@ -42,7 +42,7 @@ def format_table(report: dict[str, Any]) -> str:
             "reconstruction motion ratio (the training clip as the model explains it): "
             + ("- (this checkpoint has no stored chains)" if recon is None else f"{recon:.4g}")
         )
-    for note in quality_warnings(report, recon):
+    for note in quality_warnings(report, recon, bool(report.get("residual"))):
         lines.append(f"warning: {note}")
     if "dynamics_by_seed" in report:
         spread = " ".join(f"{value:.4g}" for value in report["dynamics_by_seed"])

@@ -147,10 +147,12 @@ class TrainConfig(BaseModel):
         description="pca: begin with the transition, generator and chains fitted to the clip's"
         " principal-component path (complete videos only)",
     )
+    # lds: on every model measured (flame, fire, flag, flashing_light, tiger) the syntheses'
+    # dynamics came 1.6 to 6x closer to the clip's than without it (QUALITY.md, issue 13)
     residual: Literal["none", "lds"] = Field(
-        "none",
+        "lds",
         description="lds: fit an LDS to what the generator leaves out (x - G(s)) after training"
-        " and add a sample of it to every synthesized frame",
+        " and add a sample of it to every synthesized frame (complete videos only)",
     )
     residual_components: int = Field(
         20, ge=1, le=1024, description="PCA components of the residual process"

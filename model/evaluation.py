@@ -139,4 +139,5 @@ def evaluate_model(
     ]
     report = reports[0] if seeds == 1 else mean_report(reports)
     report["reconstruction_motion_ratio"] = model_reconstruction_motion(path, model, clip)
+    report["residual"] = getattr(model, "residual", None) is not None
     return report

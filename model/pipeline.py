@@ -210,9 +210,11 @@ def train_model(
     result.warnings = warnings
     if config.method == "auto":
         choose_kept_model(result, ckpt, data, Path(videos[0]), seed, target)
+    kept = (_dict(result.metrics.get("choice")) or {}).get("kept", "abptt")
     result.warnings += quality_warnings(
         _dict(result.metrics.get("quality")),
         _float(result.metrics.get("reconstruction_motion_ratio")),
+        residual=ckpt.residual is not None and kept == "abptt",
     )
     _rewrite_metrics(result, {"warnings": result.warnings})
     return result
@@ -280,7 +282,9 @@ def finished_checkpoint(
             to_uint8(decoded.cpu().numpy()), data.clips
         )
     residual = None
-    if config.residual == "lds":
+    if config.residual == "lds" and data.visible is not None:
+        metrics["residual"] = {"process": "none", "why": "masked run: occluded residuals unknown"}
+    elif config.residual == "lds":
         began = time.perf_counter()
         residual = fit_residual(learner.clips, decoded, config.residual_components)
         metrics["residual"] = {

@@ -223,17 +223,21 @@ def reconstruction_motion_ratio(reconstruction: np.ndarray, clips: np.ndarray) -
 
 
 def quality_warnings(
-    report: dict[str, Any] | None, reconstruction_motion: float | None = None
+    report: dict[str, Any] | None,
+    reconstruction_motion: float | None = None,
+    residual: bool = False,
 ) -> list[str]:
-    """One sentence per number outside its range: what it means and what to try."""
+    """One sentence per number outside its range: what it means and what to try (`residual`:
+    the model already adds a residual process, so it isn't suggested)."""
     notes = []
     report = report or {}
     motion, drift_ratio, new = (report.get(k) for k in ("motion_ratio", "drift", "novelty"))
     if motion is not None and motion < MOTION_RANGE[0]:
         notes.append(
             f"the syntheses move {motion:.2f} times as much as the clip (below "
-            f"{MOTION_RANGE[0]}): they are close to still pictures; try `residual: lds`, "
-            "`method: auto`, or more epochs"
+            f"{MOTION_RANGE[0]}): they are close to still pictures; try "
+            + ("" if residual else "`residual: lds`, ")
+            + "`method: auto`, or more epochs"
         )
     if motion is not None and motion > MOTION_RANGE[1]:
         notes.append(
@@ -256,8 +260,13 @@ def quality_warnings(
         notes.append(
             f"the reconstruction of the training clip moves {reconstruction_motion:.2f} times "
             f"as much as the clip (below {RECONSTRUCTION_MOTION_MIN}): the model fits the "
-            "clip's mean picture and treats its fast detail as noise, so syntheses come out "
-            "smoother than the clip; try `residual: lds` (adds that detail back), more "
-            "epochs, or `method: auto`"
+            "clip's mean picture and treats its fast detail as noise, so "
+            + (
+                "its states carry little of the clip's motion and the residual process "
+                "supplies most of it; more epochs fit the dynamics better"
+                if residual
+                else "syntheses come out smoother than the clip; try `residual: lds` (adds "
+                "that detail back), more epochs, or `method: auto`"
+            )
         )
     return notes

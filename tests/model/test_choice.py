@@ -82,6 +82,7 @@ def test_a_masked_auto_run_trains_the_dynamic_generator_and_says_so(long_waves: 
     result = train_model(tiny_config(method="auto", epochs=2), [long_waves], out, mask=mask)
     assert result.metrics["choice"]["kept"] == "abptt"
     assert "masked" in result.metrics["choice"]["why"]
+    assert result.metrics["residual"]["process"] == "none", "occluded residuals were fitted"
 
 
 def test_a_frozen_model_raises_the_motion_warning(long_waves: Path) -> None:
@@ -91,6 +92,8 @@ def test_a_frozen_model_raises_the_motion_warning(long_waves: Path) -> None:
     notes = quality_warnings(quality_report(still, clip), reconstruction_motion=0.2)
     assert any("still pictures" in n for n in notes), notes
     assert any("reconstruction of the training clip" in n for n in notes), notes
+    with_residual = quality_warnings(quality_report(still, clip), 0.2, residual=True)
+    assert not any("`residual: lds`" in n for n in with_residual), "suggests what it has"
     moving = quality_report(sample_lds(lds, 2, 64), clip)
     assert not any("still pictures" in n for n in quality_warnings(moving))
 

@@ -120,7 +120,8 @@ def test_adding_a_residual_needs_the_chains(
         add_residual(tmp_path / "bare.safetensors", [video], tmp_path / "r.safetensors", 4)
 
 
-def test_faithful_keeps_the_authors_algorithm() -> None:
+def test_the_default_adds_the_residual_and_faithful_keeps_the_authors_algorithm() -> None:
+    assert tiny_config().residual == "lds"
     assert tiny_config(preset="faithful").residual == "none"
 
 
