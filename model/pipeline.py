@@ -12,7 +12,7 @@ from typing import Any, Protocol, Self, TypeVar
 import numpy as np
 import torch
 
-from model.blend import blended_recovery, cubic_interpolation_fill, fill_errors, holdout
+from model.blend import blended_recovery, candidate_fills, fill_errors, holdout
 from model.checkpoint import Checkpoint, load_resume, save_model, save_resume
 from model.config import TrainConfig
 from model.device import resolve_device
@@ -21,7 +21,6 @@ from model.lds import LDSConfig, LDSModel, reconstruct_lds, sample_lds
 from model.learner import ABPTTLearner, EpochStats
 from model.masks import FileMask, MissingFramesMask, RegionsMask, build_visible
 from model.metrics import (
-    linear_interpolation_fill,
     psnr,
     recovery_error,
     temporal_mean_fill,
@@ -551,20 +550,13 @@ def _recovery(
     pixels where there are any, else the model's posterior mean, beside the baselines."""
     weight = visible[:, :, None]
     observed = np.where(weight, truth, 0.0)  # the fills below never see occluded truth
-    baselines = {
+    fills = candidate_fills(observed, visible, averaged) | {
+        "last_sample": last,
         "temporal_mean": np.stack(
             [temporal_mean_fill(v, w) for v, w in zip(observed, weight, strict=True)]
         ),
-        "interpolation": np.stack(
-            [linear_interpolation_fill(v, w) for v, w in zip(observed, weight, strict=True)]
-        ),
-        "cubic": np.stack(
-            [cubic_interpolation_fill(v, w) for v, w in zip(observed, weight, strict=True)]
-        ),
-        "model": averaged,
-        "last_sample": last,
     }
-    errors = fill_errors(truth, baselines, visible)
+    errors = fill_errors(truth, fills, visible)
     metrics: dict[str, object] = {
         "occluded_fraction": float(1 - visible.mean()),
         "recovery_error": errors["model"],

@@ -198,6 +198,8 @@ def test_a_masked_job_gets_the_recovery_defaults_unless_it_names_them(
     assert named.json()["config"]["sigma"] == 2.0
     assert plain.json()["config"]["sigma"] == 1.0
     assert plain.json()["config"]["fill_warmup"] == 0.0
+    # a masked job holds visible pixels out to fit the recovery blend; a plain one doesn't
+    assert (masked.json()["config"]["holdout"], plain.json()["config"]["holdout"]) == (0.1, 0.0)
 
 
 def test_an_unset_frame_count_is_fitted_to_the_shortest_video(
