@@ -1,11 +1,14 @@
 """The page in real headless Chromium against a real `dyngen serve`: upload, train, watch, play.
 
 Debian's chromium is driven by Playwright (`.ci/services.sh` installs it); without it these
-tests skip. Screenshots land in docs/screenshots/.
+tests skip. Screenshots land in $DYNGEN_SCREENSHOT_DIR (docs/screenshots to refresh the
+README's pictures), else in a temporary folder, so a test run leaves the tree clean.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +19,6 @@ import pytest
 
 from tests.service.conftest import TINY_TRAIN, free_port
 from tests.service.processes import (
-    ROOT,
     Process,
     dyngen_command,
     ready,
@@ -34,7 +36,7 @@ if not CHROMIUM.exists():
     )
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("DYNGEN_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="dyngen-shots-"))
 LAUNCH_ARGS = [
     "--headless",
     "--no-sandbox",
