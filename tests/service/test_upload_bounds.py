@@ -71,9 +71,16 @@ def test_a_decode_bomb_is_refused_within_its_time_bound(
 def test_probes_past_the_cap_answer_503_with_retry_after(
     settings: Settings, queue: RecordingQueue, bombs: dict[str, Path], tmp_path: Path
 ) -> None:
-    # 3000 frames: decoding takes longer than the 3 s bound, so the probe lasts 3 s
-    long_bomb = decode_bomb(tmp_path / "long.mkv", BOMB_SIDE, 3000)
-    limits = {"max_concurrent_probes": 1, "max_probe_seconds": 3.0}
+    # 30,000 frames with the pixel and frame bounds lifted: decoding takes far longer than the
+    # 3 s bound even on an idle machine (3000 frames decoded in under 3 s there), so the probe
+    # holds its slot for the whole 3 s
+    long_bomb = decode_bomb(tmp_path / "long.mkv", BOMB_SIDE, 30_000)
+    limits = {
+        "max_concurrent_probes": 1,
+        "max_probe_seconds": 3.0,
+        "max_probe_pixels": 10**13,
+        "max_video_frames": 1_000_000,
+    }
     app = create_app(settings.model_copy(update=limits), queue=queue)
     slow: list[httpx.Response] = []
     with live_server(app) as port:
