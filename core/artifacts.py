@@ -27,9 +27,14 @@ def add_artifact(
     media_type: str,
 ) -> Artifact:
     """Move `source` into the store and record it."""
-    artifact_id = new_id("art")
-    key = f"artifacts/{artifact_id}/{source.name}"
+    artifact_id, key = _new_key(source)
     return _record(session, store, artifact_id, key, job_id, owner_id, kind, source, media_type)
+
+
+def _new_key(source: Path) -> tuple[str, str]:
+    """A new artifact id and the store key its file goes to."""
+    artifact_id = new_id("art")
+    return artifact_id, f"artifacts/{artifact_id}/{source.name}"
 
 
 def _record(
@@ -96,9 +101,8 @@ class Publication:
         media_type: str,
     ) -> Artifact:
         """Move `source` into the store and record it (undone if the step fails)."""
-        artifact_id = new_id("art")
-        key = f"artifacts/{artifact_id}/{source.name}"
-        self.keys.append(key)
+        artifact_id, key = _new_key(source)
+        self.keys.append(key)  # before the move: a move that fails half-way is undone too
         return _record(
             session, self.store, artifact_id, key, job_id, owner_id, kind, source, media_type
         )

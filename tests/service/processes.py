@@ -134,3 +134,17 @@ def ready(base_url: str) -> Callable[[], bool]:
             return False
 
     return check
+
+
+@contextmanager
+def serving(tmp: Path, env: dict[str, str], port: int) -> Iterator[tuple[str, Process]]:
+    """A `dyngen serve` on `port` with its data under `tmp`, ready: its base URL and process."""
+    serve = Process(
+        [*dyngen_command(), "serve", "--port", str(port), "--data-dir", str(tmp / "data")],
+        env,
+        tmp / "serve.log",
+    )
+    base = f"http://127.0.0.1:{port}"
+    with running(serve):
+        wait_for("dyngen serve to be ready", ready(base), 60, serve)
+        yield base, serve

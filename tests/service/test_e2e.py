@@ -31,6 +31,7 @@ from tests.service.processes import (
     run_cli,
     running,
     service_env,
+    serving,
     wait_for,
 )
 
@@ -77,19 +78,13 @@ def test_deployment_api_and_celery_worker_on_redis_and_postgres(
 
 
 def test_embedded_default_dyngen_serve(tmp_path: Path, clip: Path) -> None:
-    port = free_port()
     env = service_env(tmp_path)
-    serve = Process(
-        [*dyngen_command(), "serve", "--port", str(port), "--data-dir", str(tmp_path / "data")],
-        env,
-        tmp_path / "serve.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-    with running(serve):
-        wait_for("dyngen serve to be ready", ready(base), 60, serve)
-        with httpx.Client(base_url=base, timeout=10) as http:
-            train_then_synthesize(http, clip, serve)
-            progress_stream_and_cancel(http, clip, serve)
+    with (
+        serving(tmp_path, env, free_port()) as (base, serve),
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        train_then_synthesize(http, clip, serve)
+        progress_stream_and_cancel(http, clip, serve)
     # uvicorn re-raises the SIGTERM it handled, after a clean shutdown of API and worker
     assert serve.proc.returncode in (0, -15), serve.tail()
     assert "Traceback" not in serve.log.read_text(), serve.tail()

@@ -19,13 +19,9 @@ import pytest
 
 from tests.service.conftest import TINY_TRAIN, free_port
 from tests.service.processes import (
-    Process,
-    dyngen_command,
-    ready,
     run_cli,
-    running,
     service_env,
-    wait_for,
+    serving,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -58,15 +54,7 @@ TINY_FIELDS = {k: str(v) for k, v in TINY_TRAIN.items() if k != "image_size"}
 @contextmanager
 def start_serve(tmp: Path, env: dict[str, str]) -> Iterator[str]:
     """A `dyngen serve` on a free port; its base URL."""
-    port = free_port()
-    serve = Process(
-        [*dyngen_command(), "serve", "--port", str(port), "--data-dir", str(tmp / "data")],
-        env,
-        tmp / "serve.log",
-    )
-    base = f"http://127.0.0.1:{port}"
-    with running(serve):
-        wait_for("dyngen serve to be ready", ready(base), 60, serve)
+    with serving(tmp, env, free_port()) as (base, _):
         yield base
 
 
