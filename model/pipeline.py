@@ -17,7 +17,7 @@ from model.checkpoint import Checkpoint, load_resume, save_model, save_resume
 from model.config import TrainConfig
 from model.device import resolve_device
 from model.errors import Cancelled, DyngenError
-from model.lds import LDSConfig, LDSModel, reconstruct_lds, sample_lds
+from model.lds import LDSConfig, LDSModel, reconstruct_lds
 from model.learner import ABPTTLearner, EpochStats
 from model.masks import FileMask, MissingFramesMask, RegionsMask, build_visible
 from model.metrics import (
@@ -305,15 +305,16 @@ def finished_checkpoint(
 
 
 def training_report(
-    ckpt: Checkpoint, video: Path, seed: int, device: torch.device
+    model: Checkpoint | LDSModel, video: Path, seed: int, device: torch.device | str
 ) -> dict[str, object]:
-    """The quality report of 2 syntheses 4x the training length against the first clip."""
+    """The quality report of 2 syntheses 4x the training length against the first clip, for
+    the dynamic generator and the LDS alike."""
     from model.evaluation import read_clip, synthesize
     from model.quality import quality_report
 
-    length = REPORT_MULTIPLE * ckpt.config.frames
-    clip, held_out = read_clip(video, ckpt.config, length)
-    videos = synthesize(ckpt, REPORT_VIDEOS, length, seed, str(device))
+    length = REPORT_MULTIPLE * model.config.frames
+    clip, held_out = read_clip(video, model.config, length)
+    videos = synthesize(model, REPORT_VIDEOS, length, seed, str(device))
     return quality_report(videos, clip, held_out, seed=seed)
 
 
@@ -342,7 +343,7 @@ def choose_kept_model(
         result.files.append(describe("alternative_model", out / "model-abptt.safetensors"))
         update: dict[str, object] = {
             "quality_abptt": result.metrics.get("quality"),
-            "quality": lds_report(lds, video, seed),
+            "quality": training_report(lds, video, seed, device),
             "reconstruction_motion_ratio": reconstruction_motion_ratio(
                 reconstruct_lds(lds), data.clips
             ),
@@ -366,18 +367,6 @@ def _lds_config(config: TrainConfig) -> LDSConfig:
     """The LDS settings of a training config: the same frames, its component count."""
     fields = {k: getattr(config, k) for k in ("image_size", "frames", "start", "every", "resize")}
     return LDSConfig(**fields, components=config.lds_components)
-
-
-def lds_report(lds: LDSModel, video: Path, seed: int) -> dict[str, object]:
-    """The quality report of an LDS, as a training run's: 2 syntheses 4x the training length."""
-    from model.evaluation import read_clip
-    from model.quality import quality_report
-
-    length = REPORT_MULTIPLE * lds.config.frames
-    clip, held_out = read_clip(video, lds.config, length)
-    return quality_report(
-        sample_lds(lds, REPORT_VIDEOS, length, seed=seed), clip, held_out, seed=seed
-    )
 
 
 def _dict(value: object) -> dict[str, Any] | None:
@@ -409,7 +398,7 @@ def train_lds(
     recon = reconstruct_lds(lds)  # (N, T, S, S, 3) uint8
     truth = np.stack([to_tensor_scale(c) for c in data.clips])
     mse = visible_mse(truth, np.stack([to_tensor_scale(r) for r in recon]))
-    report = lds_report(lds, video, seed)
+    report = training_report(lds, video, seed, "cpu")  # an LDS samples on the CPU
     recon_motion = reconstruction_motion_ratio(recon, data.clips)
     metrics: dict[str, object] = {
         "method": "lds",
