@@ -15,7 +15,8 @@ Width = Annotated[int, Strict()]
 
 
 # Presets fill the fields a config leaves unset. `faithful` is the plain port of the authors'
-# algorithm that DESIGN measured: ReLU transition units, fp32, a single-sample reconstruction.
+# algorithm measured in docs/design.md (5.1): ReLU transition units, fp32, a single-sample
+# reconstruction.
 PRESETS: dict[str, dict[str, object]] = {
     "default": {},
     "faithful": {
@@ -66,7 +67,7 @@ def fit_frames(config: Clip, available: int, minimum: int = 2) -> Clip:
 
 
 class TrainConfig(BaseModel):
-    """Hyperparameters of one training run; defaults are the authors' release (DESIGN 1)."""
+    """Hyperparameters of one training run; the authors' defaults (docs/design.md 1.1)."""
 
     model_config = STRICT
 

@@ -16,7 +16,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 class NonlinearTransition(nn.Module):
-    """s_t = tanh(s_{t-1} + MLP([xi_t, s_{t-1}])): a residual MLP (DESIGN 1)."""
+    """s_t = tanh(s_{t-1} + MLP([xi_t, s_{t-1}])): a residual MLP (docs/design.md 1.1)."""
 
     def __init__(
         self, state_dim: int, noise_dim: int, widths: tuple[int, ...], activation: str = "tanh"
