@@ -6,7 +6,6 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-IMAGE_SIZES = (16, 32, 64, 128, 256)
 # Configs are strict: a JSON string or boolean where a number belongs ("epochs": "3", true)
 # is refused, never coerced. Tuples alone stay lax so JSON arrays are taken, but their items
 # are strict too.
