@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic import Strict as NoCoercion
 
-from model.config import SynthesisConfig, TrainConfig, with_recovery_defaults
+from model.config import SynthesisConfig, TrainConfig, run_fields
 from model.masks import MissingFramesMask, RegionsMask
 
 T = TypeVar("T")
@@ -92,7 +92,7 @@ class TrainJobCreate(Strict):
         if isinstance(data, dict) and data.get("mask") is not None:
             config = data.get("config")
             if config is None or isinstance(config, dict):
-                return data | {"config": with_recovery_defaults(config or {})}
+                return data | {"config": run_fields(config or {}, masked=True)}
         return data
 
     @field_validator("mask")

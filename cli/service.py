@@ -25,17 +25,21 @@ WORKER_STOP_SECONDS = 10
 
 
 def _settings(**overrides: object) -> Settings:
-    """Settings after CLI options, which win over the environment and reach child processes."""
-    from core.settings import get_settings
+    """Settings from the environment with the CLI options given winning over it; built and
+    passed on (to a child process in its environment), never written into os.environ."""
+    from core.settings import Settings
 
-    for name, value in overrides.items():
-        if value is not None:
-            os.environ[f"DYNGEN_{name.upper()}"] = str(value)
-    get_settings.cache_clear()
+    given = {name: value for name, value in overrides.items() if value is not None}
     try:
-        return get_settings()
+        return Settings(**given)  # type: ignore[arg-type]
     except ValueError as err:
         raise click.ClickException(f"invalid settings: {err}") from None
+
+
+def _environment(settings: Settings, names: tuple[str, ...]) -> dict[str, str]:
+    """This process's environment plus `names` of `settings`: a child process started with it
+    (the embedded worker) resolves the same settings as this one."""
+    return os.environ | {f"DYNGEN_{name.upper()}": str(getattr(settings, name)) for name in names}
 
 
 def _logging(settings: Settings) -> None:
@@ -135,7 +139,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     CeleryQueue(settings).declare()
     # Before the worker exists: a SIGTERM from now on unwinds through the cleanup below.
     signal.signal(signal.SIGTERM, _raise_terminated)
-    embedded = EmbeddedWorker(settings)
+    embedded = EmbeddedWorker(settings, _environment(settings, ("host", "port", "data_dir")))
     try:
         _run_api(settings, settings.host)
     except Terminated:
@@ -164,9 +168,9 @@ def _die_of(sig: signal.Signals) -> None:
 class EmbeddedWorker:
     """The worker `serve` runs beside the API: a child process, solo pool, one job at a time."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, environment: dict[str, str]) -> None:
         argv = [sys.executable, "-m", "celery", "-A", "worker.app"]
-        self.child = subprocess.Popen([*argv, *_worker_argv(settings, "solo", 1)])
+        self.child = subprocess.Popen([*argv, *_worker_argv(settings, "solo", 1)], env=environment)
         self.stopping = threading.Event()
         threading.Thread(target=self._watch, name="worker-watch", daemon=True).start()
         log.info("embedded worker started (pid %d)", self.child.pid)

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from model.config import RESUME_EVERY
 from model.masks import MaskLimits
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -112,7 +113,9 @@ class Settings(BaseSettings):
         description="a job whose worker stops heartbeating is re-run after this",
     )
     heartbeat_seconds: float = Field(default=15.0, gt=0)
-    resume_every: int = Field(default=50, ge=1, description="save resume state every n epochs")
+    resume_every: int = Field(
+        default=RESUME_EVERY, ge=1, description="save resume state every n epochs"
+    )
     cancel_poll_seconds: float = Field(default=1.0, ge=0)
     job_timeout_seconds: float = Field(
         default=0.0,

@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO
 
+from model.config import RESUME_FILE
+
 CHUNK = 1024 * 1024
 STAGED_PATTERN = "upload-*.part"
 # A staged file is locked a moment after it is created; younger ones are left alone.
@@ -135,7 +137,7 @@ class ArtifactStore:
 
     def resume_path(self, job_id: str) -> Path:
         """Where a training job keeps its resume state between attempts."""
-        path = self.root / "resume" / job_id / "resume.state"
+        path = self.root / "resume" / job_id / RESUME_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from model.config import RESUME_FILE
 from model.video_io import ClipSettings
 
 
@@ -71,7 +72,7 @@ def stored_chains(path: Path, ckpt: Any) -> Any:
 
     if ckpt.chains is not None:
         return ckpt.chains
-    resume = Path(path).parent / "resume.safetensors"
+    resume = Path(path).parent / RESUME_FILE
     if not resume.is_file():
         return None
     try:

@@ -14,7 +14,7 @@ import torch
 
 from model.blend import blended_recovery, candidate_fills, fill_errors, holdout
 from model.checkpoint import Checkpoint, load_resume, save_model, save_resume
-from model.config import TrainConfig
+from model.config import RESUME_EVERY, RESUME_FILE, TrainConfig
 from model.device import resolve_device
 from model.errors import Cancelled, DyngenError
 from model.lds import LDSConfig, LDSModel, reconstruct_lds
@@ -165,7 +165,7 @@ def train_model(
     on_epoch: Callable[[EpochReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     resume_path: Path | None = None,
-    resume_every: int = 50,
+    resume_every: int = RESUME_EVERY,
     on_start: Callable[[TrainConfig, list[str]], None] | None = None,
 ) -> TrainResult:
     """Train on the videos (optionally masked) and write the checkpoint and its reports.
@@ -233,7 +233,7 @@ def add_residual(
     chains = stored_chains(checkpoint, ckpt)
     if chains is None:
         raise DyngenError(
-            f"{checkpoint}: no inferred chains (neither in the file nor in a resume.safetensors "
+            f"{checkpoint}: no inferred chains (neither in the file nor in a {RESUME_FILE} "
             "beside it, saved by the same run)"
         )
     clips = read_clips(videos, ckpt.config)
