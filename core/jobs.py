@@ -21,8 +21,6 @@ from core.query import owned, page
 from core.tables import Job, JobEvent, utcnow
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-STATUSES = ("queued", "running", *sorted(TERMINAL))
-TYPES = ("train", "synthesize")
 MAX_ATTEMPTS = 3  # lost workers before a job fails `worker_lost` (DYNGEN_MAX_ATTEMPTS)
 
 

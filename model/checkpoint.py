@@ -164,7 +164,7 @@ def model_format(path: Path) -> str:
         raise CheckpointError(f"{path}: no such file")
     try:
         with safe_open(str(path), framework="np") as handle:
-            found = (handle.metadata() or {}).get("format", "")
+            found = str((handle.metadata() or {}).get("format", ""))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a safetensors checkpoint ({err})") from None
     if found not in (CHECKPOINT_FORMAT, LDS_FORMAT):

@@ -6,7 +6,6 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-IMAGE_SIZES = (16, 32, 64, 128, 256)
 # Configs are strict: a JSON string or boolean where a number belongs ("epochs": "3", true)
 # is refused, never coerced. Tuples alone stay lax so JSON arrays are taken, but their items
 # are strict too.
@@ -15,7 +14,8 @@ Width = Annotated[int, Strict()]
 
 
 # Presets fill the fields a config leaves unset. `faithful` is the plain port of the authors'
-# algorithm that DESIGN measured: ReLU transition units, fp32, a single-sample reconstruction.
+# algorithm measured in docs/design.md (5.1): ReLU transition units, fp32, a single-sample
+# reconstruction.
 PRESETS: dict[str, dict[str, object]] = {
     "default": {},
     "faithful": {
@@ -66,7 +66,7 @@ def fit_frames(config: Clip, available: int, minimum: int = 2) -> Clip:
 
 
 class TrainConfig(BaseModel):
-    """Hyperparameters of one training run; defaults are the authors' release (DESIGN 1)."""
+    """Hyperparameters of one training run; the authors' defaults (docs/design.md 1.1)."""
 
     model_config = STRICT
 

@@ -20,7 +20,8 @@ def read_clip(
     last = settings.start + settings.every * (settings.frames - 1)  # last training frame
 
     def read(extra: int) -> np.ndarray:
-        return read_clips([Path(video)], settings, extra)[0]
+        clip: np.ndarray = read_clips([Path(video)], settings, extra)[0]
+        return clip
 
     def extra_for(count: int) -> int:
         return max(0, min(held_out_max, (count - 1 - last) // settings.every))

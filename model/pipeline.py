@@ -85,7 +85,8 @@ class TrainingData:
         """The pixels the model learns from: visible and not held out."""
         if self.visible is None or self.validation is None:
             return self.visible
-        return self.visible & ~self.validation
+        kept: np.ndarray = self.visible & ~self.validation
+        return kept
 
 
 def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | None) -> TrainingData:

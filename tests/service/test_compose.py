@@ -1,4 +1,4 @@
-"""The deployment files: docker-compose accepts the compose file, and it has what DESIGN 3 says."""
+"""The deployment files: docker compose accepts them, with what docs/design.md 4 says."""
 
 from __future__ import annotations
 
