@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test lint bench bench-load clean
+.PHONY: install run demo test lint bench bench-load bench-upload clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: install
 # needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (bash .ci/services.sh)
 bench-load: install
 	$(PY) -m benchmarks.load $(BENCH_ARGS)
+
+# the API's peak memory while a 1 GiB upload streams to an object store (moto's S3 server)
+bench-upload: install
+	$(PY) -m benchmarks.upload_memory $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache

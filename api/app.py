@@ -16,7 +16,8 @@ from api.schemas import ErrorBody
 from core.db import PoolLimits, session_factory
 from core.queue import CeleryQueue, JobQueue
 from core.settings import Settings, get_settings
-from core.storage import ArtifactStore
+from core.storage import StorageUnavailable
+from core.stores import open_store
 
 log = logging.getLogger("dyngen.api")
 
@@ -33,11 +34,14 @@ def _pool(settings: Settings) -> PoolLimits:
 def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None) -> FastAPI:
     """An app wired to the settings' database, store and broker (or the queue given)."""
     settings = settings or get_settings()
-    store = ArtifactStore(settings.store_dir)
+    store = open_store(settings)
     store.ensure()
     # An API killed mid-upload leaves a staged file nobody will finish: delete those now.
-    if removed := store.sweep_staging():
-        log.info("deleted %d staged upload(s) left by a stopped API", removed)
+    try:
+        if removed := store.sweep_staging():
+            log.info("deleted %d staged upload(s) left by a stopped API", removed)
+    except StorageUnavailable as err:  # the workers' sweepers try again
+        log.warning("could not clean the staging area: %s", err)
     services = Services(
         settings=settings,
         sessions=session_factory(settings.db_url, settings.connect_timeout, _pool(settings)),

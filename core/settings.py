@@ -67,6 +67,28 @@ class Settings(BaseSettings):
         default=None, description="artifact store; default data_dir/storage"
     )
     queue_name: str = Field(default="dyngen", min_length=1, max_length=100)
+    # object storage (docs/storage.md): with a storage URL no filesystem is shared
+    storage_url: str | None = Field(
+        default=None,
+        pattern=r"^s3://[^/]+(/.*)?$",
+        description="s3://bucket/prefix: keep files in an S3-compatible store (endpoint and "
+        "credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...); default storage_dir",
+    )
+    scratch_dir: Path | None = Field(
+        default=None, description="local scratch with a storage URL; default data_dir/scratch"
+    )
+    presign_downloads: Literal["redirect", "url"] = Field(
+        default="redirect",
+        description="object store downloads: a 307 to a presigned URL, or JSON naming it",
+    )
+    presign_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+    storage_public_endpoint: str | None = Field(
+        default=None, description="the store's URL as clients reach it (presigned URLs)"
+    )
+    storage_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="connect and read timeout of object store requests"
+    )
+    storage_retries: int = Field(default=3, ge=1, description="attempts per store request")
 
     # the HTTP server
     host: str = "127.0.0.1"
@@ -199,6 +221,12 @@ class Settings(BaseSettings):
     def store_dir(self) -> Path:
         """The artifact store's root as an absolute path."""
         root = self.storage_dir or self.resolved_data_dir / "storage"
+        return root.expanduser().resolve()
+
+    @property
+    def scratch_root(self) -> Path:
+        """This machine's scratch space (used with an object store) as an absolute path."""
+        root = self.scratch_dir or self.resolved_data_dir / "scratch"
         return root.expanduser().resolve()
 
     def check_bind(self, host: str) -> None:

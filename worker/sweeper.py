@@ -22,7 +22,8 @@ from core.db import session_factory, session_scope
 from core.orphans import sweep_orphans
 from core.queue import CeleryQueue, JobQueue
 from core.settings import Settings
-from core.storage import ArtifactStore
+from core.storage import StorageUnavailable
+from core.stores import open_store
 from core.tables import utcnow
 
 log = logging.getLogger("dyngen.worker")
@@ -53,7 +54,7 @@ class Sweeper:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._queue = CeleryQueue(settings)
-        self._store = ArtifactStore(settings.store_dir)
+        self._store = open_store(settings)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lease-sweeper", daemon=True)
         self._orphans_checked = float("-inf")
@@ -78,7 +79,7 @@ class Sweeper:
             log.info("sweeper: re-sent %d job(s) that no worker was running", count)
         try:
             self._store.sweep_staging()
-        except OSError as err:
+        except (OSError, StorageUnavailable) as err:
             log.warning("sweeper: could not clean the staging area (%s)", err)
         if time.monotonic() - self._orphans_checked >= self.settings.orphan_check_seconds:
             self._orphans_checked = time.monotonic()

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerDep, Services, ServicesDep, SessionDep
 from api.probe import probe_upload
 from api.routes.common import Cursor, Inline, Limit, PathId, video_read
-from api.routes.files import file_response, file_responses
+from api.routes.files import file_responses, stored_response
 from api.schemas import Page, VideoRead
 from api.uploads import Upload, receive_upload
 from core import videos
@@ -146,10 +146,11 @@ def video_content(
 ) -> Response:
     """The uploaded bytes, as sent."""
     video = videos.get_video(session=session, owner_id=caller.owner_id, video_id=video_id)
-    path = services.store.path(video.storage_key)
-    return file_response(
+    return stored_response(
         request,
-        path,
+        services.store,
+        services.settings,
+        video.storage_key,
         sha256=video.sha256,
         filename=video.filename,
         media_type=_content_type(video.filename),
