@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.webhook_urls import parse_networks
 from model.masks import MaskLimits
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -190,8 +191,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_webhook_networks(self) -> Settings:
-        from core.webhook_urls import parse_networks
-
         parse_networks(self.webhook_allowed_networks)  # a typo fails at start, not per job
         return self
 

@@ -117,6 +117,9 @@ class Deliverer:
             record |= {"ok": False, "error": err.message}
         except httpx.HTTPError as err:
             record |= {"ok": False, "error": f"{type(err).__name__}: {err}"[:500]}
+        except Exception as err:  # recorded like any failure, so the retries stay bounded
+            log.exception("webhook POST to %s failed unexpectedly", url[:200])
+            record |= {"ok": False, "error": f"{type(err).__name__}: {err}"[:500]}
         record["seconds"] = round(time.monotonic() - began, 3)
         return record
 
