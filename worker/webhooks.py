@@ -27,6 +27,7 @@ from core.webhook_urls import IPAddress, WebhookPolicy, WebhookUrl
 
 log = logging.getLogger("dyngen.webhooks")
 USER_AGENT = "dyngen-webhooks/1"
+OUTAGE_WAIT_SECONDS = 10.0  # between tries while the database is unreachable
 CLAIM_MARGIN_SECONDS = 30.0  # beyond the POST's time-out, before a claimed delivery is due again
 
 
@@ -155,12 +156,15 @@ class Deliverer:
             )
 
     def _loop(self) -> None:
+        poll = self.settings.webhook_poll_seconds
         while not self._stop.is_set():
             try:
                 self.deliver_due()
+                wait = poll
             except Exception as err:
                 log.warning("webhooks: could not deliver (%s); will try again", err)
-            self._stop.wait(self.settings.webhook_poll_seconds)
+                wait = max(poll, OUTAGE_WAIT_SECONDS)  # one line per outage, not per second
+            self._stop.wait(wait)
 
 
 def _outcome(result: dict[str, Any], status: str) -> str:

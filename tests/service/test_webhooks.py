@@ -201,6 +201,17 @@ def test_private_loopback_and_link_local_addresses_are_refused(
     assert client.get("/v1/jobs?type=synthesize").json()["items"] == []
 
 
+def test_a_setting_lets_webhooks_reach_private_addresses(
+    settings: Settings, queue: RecordingQueue, tmp_path: Path
+) -> None:
+    lenient = settings.model_copy(update={"webhook_allow_private": True})
+    _, model_id, _ = finished_training(lenient, tmp_path)
+    with TestClient(create_app(lenient, queue=queue)) as client:
+        _secret(client)
+        for url in ["http://10.0.0.1/hook", "http://169.254.169.254/"]:
+            assert _synthesis(client, model_id, {"url": url})["webhook"]["url"] == url
+
+
 def test_a_webhook_needs_a_secret_to_sign_with(
     api: TestClient, hooked: Settings, tmp_path: Path
 ) -> None:
