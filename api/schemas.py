@@ -15,6 +15,7 @@ from pydantic import (
 )
 from pydantic import Strict as NoCoercion
 
+from api.webhook_schemas import WebhookSpec
 from model.config import SynthesisConfig, TrainConfig, run_fields
 from model.masks import MissingFramesMask, RegionsMask
 
@@ -84,6 +85,7 @@ class TrainJobCreate(Strict):
     config: TrainConfig = Field(default_factory=lambda: TrainConfig.model_validate({}))
     mask: JobMask | None = None
     seed: Seed = 0
+    webhook: WebhookSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -112,6 +114,7 @@ class SynthesizeJobCreate(Strict):
     model_id: Id
     config: SynthesisConfig = Field(default_factory=lambda: SynthesisConfig.model_validate({}))
     seed: Seed = 0
+    webhook: WebhookSpec | None = None
 
 
 JobCreate = Annotated[TrainJobCreate | SynthesizeJobCreate, Field(discriminator="type")]
@@ -165,6 +168,7 @@ class JobRead(BaseModel):
     mask: dict[str, Any] | None
     config: dict[str, Any]
     seed: int
+    webhook: dict[str, Any] | None = Field(default=None, description="{url, events}, if set")
     cancel_requested: bool
     attempts: int = Field(
         description="times a worker started it; events carry the attempt, so a resumed run's "

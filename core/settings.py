@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.webhook_urls import parse_networks
 from model.config import RESUME_EVERY
 from model.masks import MaskLimits
 
@@ -182,6 +183,28 @@ class Settings(BaseSettings):
         default=None, gt=0, description="the file is stale after this; default 3 heartbeats"
     )
 
+    # webhooks (core/webhook_urls.py, worker/webhooks.py) and Idempotency-Key (core/idempotency.py)
+    webhook_allow_private: bool = Field(
+        default=False, description="let webhooks reach loopback, private, link-local addresses"
+    )
+    webhook_allowed_networks: str = Field(
+        default="", description="comma-separated IPs or CIDRs webhooks may reach even so"
+    )
+    webhook_retry_seconds: float = Field(
+        default=86_400.0, gt=0, description="a delivery is retried for this long, then given up"
+    )
+    webhook_backoff_seconds: float = Field(
+        default=2.0, gt=0, description="wait before the first retry; doubles after each"
+    )
+    webhook_max_backoff_seconds: float = Field(default=600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="one POST's limit")
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, description="how often each worker looks for deliveries due"
+    )
+    idempotency_ttl_seconds: float = Field(
+        default=86_400.0, gt=0, description="how long an Idempotency-Key's response is kept"
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
@@ -189,6 +212,11 @@ class Settings(BaseSettings):
         # A lease shorter than two heartbeats expires under a healthy worker.
         if self.lease_seconds < 2 * self.heartbeat_seconds:
             raise ValueError("DYNGEN_LEASE_SECONDS must be at least twice DYNGEN_HEARTBEAT_SECONDS")
+        return self
+
+    @model_validator(mode="after")
+    def _check_webhook_networks(self) -> Settings:
+        parse_networks(self.webhook_allowed_networks)  # a typo fails at start, not per job
         return self
 
     @property

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from core.errors import ServiceError
-
 from model.config import RESUME_FILE
 
 CHUNK = 1024 * 1024
