@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, Services, ServicesDep, SessionDep
+from api.metrics import count_upload
 from api.probe import probe_upload
 from api.routes.common import Cursor, Inline, Limit, PathId, video_read
 from api.routes.files import file_response, file_responses
@@ -54,7 +55,9 @@ async def upload_video(
         upload, probe = await _receive_and_probe(request, services)
     finally:
         slot.release()
-    return await run_in_threadpool(_record, upload, probe, caller.owner_id, services, session)
+    video = await run_in_threadpool(_record, upload, probe, caller.owner_id, services, session)
+    count_upload(request, "video", video.bytes)
+    return video
 
 
 async def _receive_and_probe(request: Request, services: Services) -> tuple[Upload, videos.Probe]:
