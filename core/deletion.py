@@ -47,7 +47,9 @@ def delete_job(*, session: Session, owner_id: str | None, job_id: str) -> list[s
 
 def _detach_model(session: Session, job_id: str) -> None:
     """The job's model and its checkpoint no longer name the job (they outlive it)."""
-    model = session.scalar(select(TrainedModel).where(TrainedModel.job_id == job_id))
+    # locked: a deletion of the model meanwhile is waited for, and then seen
+    stmt = select(TrainedModel).where(TrainedModel.job_id == job_id).with_for_update()
+    model = session.scalar(stmt)
     if model is None:
         return
     model.job_id = None

@@ -10,10 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.app import create_app
-from core import jobs
+from core import deletion, jobs
 from core.artifacts import add_artifact
 from core.auth import authenticate
 from core.db import session_factory, session_scope
+from core.orphans import sweep_orphans
 from core.settings import Settings
 from core.storage import ArtifactStore
 from core.tables import Artifact, JobEvent
@@ -148,4 +149,20 @@ def test_another_keys_job_and_model_are_404_and_stay(
     assert len(stored_files(settings)) == 1
     as_alice = {"Authorization": f"Bearer {alice}"}
     assert client.delete(f"/v1/models/{model_id}", headers=as_alice).status_code == 204
+    assert stored_files(settings) == {}
+
+
+def test_files_left_by_a_crash_after_the_commit_go_with_the_orphan_check(
+    settings: Settings, tmp_path: Path
+) -> None:
+    job_id, model_id, _ = finished_training(settings, tmp_path)
+    add_output(settings, tmp_path, job_id, "video-1.mp4")
+    sessions = session_factory(settings.db_url)
+    store = ArtifactStore(settings.store_dir)
+    with session_scope(sessions) as session:  # the rows go; the process "dies" before the files
+        deletion.delete_model(session=session, owner_id=None, model_id=model_id)
+        deletion.delete_job(session=session, owner_id=None, job_id=job_id)
+    assert len(stored_files(settings)) == 2
+    with session_scope(sessions) as session:
+        assert sweep_orphans(session=session, store=store, grace_seconds=0) == 2
     assert stored_files(settings) == {}
