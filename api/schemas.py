@@ -199,7 +199,10 @@ class ModelRead(BaseModel):
     """A trained model and its checkpoint."""
 
     id: str
-    job_id: str
+    job_id: str | None = Field(
+        description="the training job that made it; null when imported or the job was deleted"
+    )
+    source: Literal["training", "import"]
     config: dict[str, Any]
     metrics: dict[str, Any]
     checkpoint: ArtifactRead

@@ -22,6 +22,8 @@ from core.query import owned, page
 from core.tables import Job, JobEvent, utcnow
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+STATUSES = ("queued", "running", *sorted(TERMINAL))
+TYPES = ("train", "synthesize")  # the job types /metrics counts
 MAX_ATTEMPTS = 3  # lost workers before a job fails `worker_lost` (DYNGEN_MAX_ATTEMPTS)
 
 

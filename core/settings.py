@@ -100,6 +100,9 @@ class Settings(BaseSettings):
 
     # what a client may ask for
     max_upload_bytes: int = Field(default=512 * 1024**2, ge=1)
+    max_model_bytes: int = Field(
+        default=256 * 1024**2, ge=1, description="largest checkpoint POST /v1/models accepts"
+    )
     max_video_frames: int = Field(default=20_000, ge=1)
     max_video_side: int = Field(default=4096, ge=1, description="largest width or height accepted")
     max_epochs: int = Field(default=100_000, ge=1)

@@ -145,7 +145,10 @@ class Artifact(Base):
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    # None: an imported checkpoint, or a model's checkpoint kept after its job was deleted
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(32))
     filename: Mapped[str] = mapped_column(String(255))
     media_type: Mapped[str] = mapped_column(String(100))
@@ -162,7 +165,9 @@ class TrainedModel(Base):
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    # None: imported, or its training job was deleted (the model outlives it)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    source: Mapped[str] = mapped_column(String(16), default="training", server_default="training")
     checkpoint_id: Mapped[str] = mapped_column(ForeignKey("artifacts.id"))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -10,8 +10,8 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Header, Query
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,7 +33,7 @@ from api.schemas import (
     TrainJobCreate,
 )
 from api.webhooks import checked_webhook
-from core import budget, jobs, models, videos
+from core import budget, deletion, jobs, models, videos
 from core.artifacts import job_artifacts
 from core.db import session_scope
 from core.errors import Invalid
@@ -252,6 +252,19 @@ def get_job(job_id: PathId, caller: CallerDep, session: SessionDep) -> JobRead:
     """One job: status, progress, error, artifacts."""
     job = jobs.get_job(session=session, owner_id=caller.owner_id, job_id=job_id)
     return job_reads(session, [job])[0]
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response)
+def delete_job(
+    job_id: PathId, caller: CallerDep, services: ServicesDep, session: SessionDep
+) -> Response:
+    """Delete a finished job, its history and artifacts (409 `job_not_finished` before it
+    ends); a training job's model stays until it is deleted itself."""
+    keys = deletion.delete_job(session=session, owner_id=caller.owner_id, job_id=job_id)
+    session.commit()
+    deletion.delete_files(services.store, keys)
+    services.store.drop_job_files(job_id)
+    return Response(status_code=204)
 
 
 @router.post("/{job_id}/cancel", status_code=202)

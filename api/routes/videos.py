@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, Services, ServicesDep, SessionDep
 from api.idempotency import IdempotencyKeyHeader, run_once
+from api.metrics import count_upload
 from api.probe import probe_upload
 from api.routes.common import Cursor, Inline, Limit, PathId, video_read
 from api.routes.files import file_responses, stored_response
@@ -64,7 +65,9 @@ async def upload_video(
     def record() -> VideoRead:
         nonlocal recorded
         recorded = True  # from here _record owns the staged file
-        return _record(upload, probe, caller.owner_id, services, session)
+        video = _record(upload, probe, caller.owner_id, services, session)
+        count_upload(request, "video", video.bytes)
+        return video
 
     # the request's fingerprint: the file's sha256 and the form's fields (the file name)
     fields = {"sha256": upload.staged.sha256, "filename": upload.filename}
