@@ -51,4 +51,5 @@ def artifact_read(artifact: Artifact) -> ArtifactRead:
         bytes=artifact.bytes,
         sha256=artifact.sha256,
         url=f"/v1/artifacts/{artifact.id}",
+        epoch=artifact.epoch,
     )
