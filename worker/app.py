@@ -34,7 +34,7 @@ _beats: list[HealthBeat] = []
 @worker_init.connect
 def _choose_threads(sender: Any = None, **_kwargs: Any) -> None:
     """torch's threads per job: DYNGEN_WORKER_THREADS, or the cores over the concurrency."""
-    threads.configure(get_settings().worker_threads, getattr(sender, "concurrency", 1) or 1)
+    threads.configure(get_settings().worker_threads, threads.processes_of(sender))
 
 
 @worker_process_init.connect
@@ -48,6 +48,7 @@ def _start_sweeper(**_kwargs: Any) -> None:
     """Re-send jobs nobody runs (lost messages, dead workers), now and periodically."""
     from worker.sweeper import Sweeper
 
+    threads.report()
     sweeper = Sweeper(get_settings())
     sweeper.start()
     _sweepers.append(sweeper)

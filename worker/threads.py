@@ -7,6 +7,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("dyngen.worker")
 
@@ -15,6 +16,7 @@ CGROUP_V1_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 CGROUP_V1_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
 
 _chosen: int | None = None  # set when the worker starts; forked pool processes inherit it
+_why = ""
 
 
 def cgroup_cpus() -> float | None:
@@ -63,9 +65,20 @@ def threads_for(setting: int, concurrency: int, cores: int, omp: int | None = No
     return max(1, cores // max(concurrency, 1))
 
 
+def processes_of(worker: Any) -> int:
+    """The jobs a Celery worker runs at once: 1 for the solo pool (whatever --concurrency
+    says), its concurrency otherwise; `auto` sizes a pool to the cores."""
+    pool = getattr(worker, "pool_cls", "")
+    name = pool if isinstance(pool, str) else f"{pool.__module__}.{pool.__qualname__}"
+    if "solo" in name.lower():
+        return 1
+    concurrency = getattr(worker, "concurrency", 1)
+    return concurrency if isinstance(concurrency, int) and concurrency > 0 else available_cores()
+
+
 def configure(setting: int, concurrency: int) -> int:
     """Choose this worker's count once, at its start (torch is not imported here)."""
-    global _chosen
+    global _chosen, _why
     cores, omp = available_cores(), omp_threads()
     _chosen = threads_for(setting, concurrency, cores, omp)
     how = f"{cores} cores / concurrency {concurrency}"
@@ -73,8 +86,14 @@ def configure(setting: int, concurrency: int) -> int:
         how = "DYNGEN_WORKER_THREADS"
     elif omp is not None:
         how = "OMP_NUM_THREADS"
-    log.info("torch threads per job: %d (%s)", _chosen, how)
+    _why = how
     return _chosen
+
+
+def report() -> None:
+    """Log the chosen count (once the worker's logging is set up)."""
+    if _chosen is not None:
+        log.info("torch threads per job: %d (%s)", _chosen, _why)
 
 
 def apply() -> int:
