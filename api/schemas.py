@@ -111,10 +111,19 @@ class SynthesizeJobCreate(Strict):
     """Generate videos from a model a training job produced."""
 
     type: Literal["synthesize"]
-    model_id: Id
+    model_id: Id | None = None
+    checkpoint_id: Id | None = Field(
+        None, description="instead of model_id: a training's intermediate checkpoint artifact"
+    )
     config: SynthesisConfig = Field(default_factory=lambda: SynthesisConfig.model_validate({}))
     seed: Seed = 0
     webhook: WebhookSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SynthesizeJobCreate:
+        if (self.model_id is None) == (self.checkpoint_id is None):
+            raise ValueError("name exactly one of model_id and checkpoint_id")
+        return self
 
 
 JobCreate = Annotated[TrainJobCreate | SynthesizeJobCreate, Field(discriminator="type")]
@@ -149,6 +158,7 @@ class ArtifactRead(BaseModel):
     bytes: int
     sha256: str
     url: str
+    epoch: int | None = Field(None, description="intermediate checkpoints: the epoch it holds")
 
 
 class JobRead(BaseModel):
@@ -163,6 +173,14 @@ class JobRead(BaseModel):
     artifacts: list[ArtifactRead]
     model_id: str | None = Field(
         description="train: the model it creates (usable once it succeeded); synthesize: its model"
+    )
+    checkpoint_id: str | None = Field(
+        None, description="synthesize: the intermediate checkpoint it samples from, if one"
+    )
+    checkpoint_epoch: int | None = Field(
+        None,
+        description="train: the epoch of its newest intermediate checkpoint (a cancelled or "
+        "timed-out training's model is that checkpoint)",
     )
     video_ids: list[str]
     mask: dict[str, Any] | None

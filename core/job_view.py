@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from core.artifacts import job_artifacts
+from core.checkpoints import checkpoint_epoch
 from core.tables import Artifact, Job
 
 
@@ -22,6 +23,7 @@ def artifact_json(artifact: Artifact) -> dict[str, Any]:
         "bytes": artifact.bytes,
         "sha256": artifact.sha256,
         "url": f"/v1/artifacts/{artifact.id}",
+        "epoch": artifact.epoch,
     }
 
 
@@ -45,6 +47,8 @@ def job_json(job: Job, artifacts: list[Artifact]) -> dict[str, Any]:
         "error": error,
         "artifacts": [artifact_json(a) for a in artifacts],
         "model_id": job.model_id,
+        "checkpoint_id": job.checkpoint_id,
+        "checkpoint_epoch": checkpoint_epoch(artifacts),
         "video_ids": job.video_ids,
         "mask": job.mask,
         "config": job.config,

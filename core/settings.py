@@ -142,6 +142,15 @@ class Settings(BaseSettings):
     resume_every: int = Field(
         default=RESUME_EVERY, ge=1, description="save resume state every n epochs"
     )
+    keep_checkpoints: int = Field(
+        default=3, ge=1, description="a training job's newest intermediate checkpoints kept"
+    )
+    worker_threads: int = Field(
+        default=0,
+        ge=0,
+        description="torch threads per worker process; 0 = OMP_NUM_THREADS if set, else its cores"
+        " / the worker's concurrency",
+    )
     cancel_poll_seconds: float = Field(default=1.0, ge=0)
     job_timeout_seconds: float = Field(
         default=0.0,

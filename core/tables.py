@@ -97,6 +97,9 @@ class Job(Base):
     video_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     mask: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     model_id: Mapped[str | None] = mapped_column(ID, index=True)
+    # a synthesize job from a training's intermediate checkpoint (an artifact id) instead of
+    # its finished model; no foreign key: older checkpoints are pruned while jobs remain
+    checkpoint_id: Mapped[str | None] = mapped_column(ID, default=None)
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     seed: Mapped[int] = mapped_column(BigInteger, default=0)
     # {"url", "events"}: where the outbox (core/outbox.py) posts the job on those events
@@ -155,6 +158,8 @@ class Artifact(Base):
     storage_key: Mapped[str] = mapped_column(String(255))
     bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    # the training epoch an intermediate checkpoint holds; None for every other kind
+    epoch: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -186,6 +186,13 @@ class TrainConfig(BaseModel):
     average_last: int = Field(
         0, ge=0, description="average the reconstruction over the last n epochs (0 = half the run)"
     )
+    checkpoint_every: int = Field(
+        50,
+        ge=0,
+        le=1_000_000,
+        description="the service publishes the model as a checkpoint every n epochs while it"
+        " trains (the last few kept; 0 = off)",
+    )
 
     @model_validator(mode="before")
     @classmethod

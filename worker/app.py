@@ -5,11 +5,17 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 
 from core.queue import make_celery
 from core.settings import get_settings
-from worker import shutdown
+from worker import shutdown, threads
 from worker.health import HealthBeat
 
 if TYPE_CHECKING:
@@ -27,11 +33,24 @@ _beats: list[HealthBeat] = []
 _deliverers: list[Deliverer] = []
 
 
+@worker_init.connect
+def _choose_threads(sender: Any = None, **_kwargs: Any) -> None:
+    """torch's threads per job: DYNGEN_WORKER_THREADS, or the cores over the concurrency."""
+    threads.configure(get_settings().worker_threads, threads.processes_of(sender))
+
+
+@worker_process_init.connect
+def _apply_threads(**_kwargs: Any) -> None:
+    """A prefork pool process sets them as it starts (a solo worker, before its first job)."""
+    threads.apply()
+
+
 @worker_ready.connect
 def _start_sweeper(**_kwargs: Any) -> None:
     """Re-send jobs nobody runs (lost messages, dead workers), now and periodically."""
     from worker.sweeper import Sweeper
 
+    threads.report()
     sweeper = Sweeper(get_settings())
     sweeper.start()
     _sweepers.append(sweeper)

@@ -33,7 +33,7 @@ from api.schemas import (
     TrainJobCreate,
 )
 from api.webhooks import checked_webhook
-from core import budget, deletion, jobs, models, videos
+from core import budget, checkpoints, deletion, jobs, models, videos
 from core.artifacts import job_artifacts
 from core.db import session_scope
 from core.errors import Invalid
@@ -142,15 +142,24 @@ def _check_length(body: TrainJobCreate, video_id: str, frames: int) -> None:
 
 def _check_synthesize(
     body: SynthesizeJobCreate, owner_id: str | None, services: Services, session: Session
-) -> None:
+) -> str | None:
+    """Refuse what the worker could not run; the model id the job names."""
     limit = services.settings.max_synthesis_frames
     if body.config.num_videos * body.config.frames > limit:
         raise _too_big(
             "config.frames", f"num_videos x frames may be at most {limit} on this server"
         )
-    model = models.usable_model(session=session, owner_id=owner_id, model_id=body.model_id)
-    estimate = budget.synthesis_estimate(model.config, body.config)
-    budget.check_budget(estimate, services.settings)
+    if body.checkpoint_id is not None:
+        _, training = checkpoints.usable_checkpoint(
+            session=session, owner_id=owner_id, artifact_id=body.checkpoint_id
+        )
+        config, model_id = training.config, training.model_id
+    else:
+        assert body.model_id is not None, "the schema asks for one of the two"
+        model = models.usable_model(session=session, owner_id=owner_id, model_id=body.model_id)
+        config, model_id = model.config, model.id
+    budget.check_budget(budget.synthesis_estimate(config, body.config), services.settings)
+    return model_id
 
 
 @router.post("", status_code=202, response_model=JobRead)
@@ -192,16 +201,17 @@ def _create_job(
             webhook=checked_webhook(body.webhook, caller.owner_id, services, session),
         )
     else:
-        _check_synthesize(body, caller.owner_id, services, session)
+        model_id = _check_synthesize(body, caller.owner_id, services, session)
         job = jobs.create_job(
             session=session,
             owner_id=caller.owner_id,
             type="synthesize",
             config=body.config.model_dump(mode="json"),
             seed=body.seed,
-            model_id=body.model_id,
+            model_id=model_id,
             webhook=checked_webhook(body.webhook, caller.owner_id, services, session),
         )
+        job.checkpoint_id = body.checkpoint_id
     session.commit()
     _enqueue(job, services, session)
     return job_reads(session, [job])[0]
