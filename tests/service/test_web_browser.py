@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.service.conftest import TINY_TRAIN, free_port, write_clip
@@ -283,7 +284,7 @@ def test_boxes_drawn_on_a_frame_train_a_masked_job_shown_recovered_and_in_sync(
     page.locator("#mask-fieldset").screenshot(path=SHOTS / "mask-390.png")
     page.set_viewport_size(WIDE)
 
-    job_id = start_training(page, **(TINY_FIELDS | {"epochs": "2"}))
+    job_id = start_training(page, **(TINY_FIELDS | {"epochs": "5"}))
     job = job_json(server, job_id)
     assert job["mask"] == {
         "kind": "regions",
@@ -301,7 +302,10 @@ def test_boxes_drawn_on_a_frame_train_a_masked_job_shown_recovered_and_in_sync(
     names = page.locator("#job-downloads a").all_inner_texts()
     assert {"recovered.mp4", "reconstruction.mp4", "model.safetensors"} <= set(names), names
     assert_videos_keep_in_step(page)
-    page.screenshot(path=SHOTS / "masked-job-1280.png", full_page=True)
+    page.screenshot(path=SHOTS / "masked-job-page-1280.png", full_page=True)
+    page.get_by_role("button", name="Play", exact=True).click()
+    page.wait_for_timeout(700)  # the README's picture: mid-play, the boxes over the clip
+    page.locator("#job-view").screenshot(path=SHOTS / "masked-job-1280.png")
     page.set_viewport_size(NARROW)
     assert_fits(page)
     page.screenshot(path=SHOTS / "masked-job-390.png", full_page=True)
@@ -321,12 +325,16 @@ def assert_videos_keep_in_step(page: Any) -> None:
         spread = max(t["time"] for t in playing) - min(t["time"] for t in playing)
         assert spread < 0.15, times
         assert not any(t["paused"] for t in playing), times
-    page.get_by_role("button", name="Pause", exact=True).click()
-    page.get_by_label("Position in all the videos").fill("500")  # halfway
+    page.get_by_role("button", name="Pause", exact=True).focus()
+    page.keyboard.press("Space")
+    seek = page.get_by_label("Position in all the videos")
+    seek.fill("500")  # halfway
     times = page.evaluate(VIDEO_TIMES)
     longest = max(t["duration"] for t in times)
     for t in times:
         assert t["paused"] and abs(t["time"] - min(longest / 2, t["duration"])) < 0.01, times
+    seek.press("Home")  # the slider by keyboard: back to the start, every video with it
+    assert all(t["time"] == 0 and t["paused"] for t in page.evaluate(VIDEO_TIMES))
 
 
 def test_a_failed_masked_training_is_retried_with_the_same_config(
@@ -346,6 +354,25 @@ def test_a_failed_masked_training_is_retried_with_the_same_config(
     again_id = str(again.get_attribute("data-job-id"))
     assert_same_request(job_json(server, job_id), job_json(server, again_id))
     sync_api.expect(badge(page, again_id)).to_have_text("failed", timeout=60_000)
+
+
+def test_a_mask_file_is_uploaded_and_its_job_trains_with_it(
+    page: Any, server: str, clip: Path, tmp_path: Path
+) -> None:
+    hidden = np.zeros((8, 16, 16), np.uint8)  # the 8 training frames, 1 = occluded
+    hidden[:, 4:12, 4:12] = 1
+    np.save(tmp_path / "hole.npy", hidden)
+    upload_clip(page, clip)
+    page.get_by_label("A mask file").check()
+    page.get_by_label("Mask file:").set_input_files(str(tmp_path / "hole.npy"))
+    sync_api.expect(page.locator("#mask-file-status")).to_contain_text("8 frames of 16 × 16, ready")
+    job_id = start_training(page, **(TINY_FIELDS | {"epochs": "20000"}))
+    mask = job_json(server, job_id)["mask"]
+    assert mask["kind"] == "upload"
+    upload = httpx.get(f"{server}/v1/videos/{mask['video_id']}").json()
+    assert (upload["kind"], upload["filename"], upload["frames"]) == ("mask", "hole.npy", 8)
+    page.get_by_role("button", name=f"cancel {job_id}").click()
+    sync_api.expect(badge(page, job_id)).to_have_text("cancelled", timeout=60_000)
 
 
 def test_a_mask_field_mistake_shows_at_the_field(page: Any, clip: Path) -> None:

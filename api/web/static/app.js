@@ -595,7 +595,7 @@ const REPORT_WORDS = {
   novelty: ["Novelty", (v) => `${v.toFixed(2)} (low = the syntheses copy training frames)`],
   reconstruction_motion_ratio: ["Motion of the reconstruction", (v) => `${v.toFixed(2)} × the clip's`],
   occluded_fraction: ["Hidden by the mask", (v) => `${(v * 100).toFixed(1)} % of the pixels`],
-  recovery_error: ["Recovery error on held-out pixels", (v) => v.toPrecision(3)],
+  recovery_error: ["Recovery error", (v) => `${v.toFixed(1)} of 255, mean per hidden value (the paper's measure; lower is better)`],
   epochs: ["Epochs trained", (v) => String(v)],
 };
 
