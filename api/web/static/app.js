@@ -412,7 +412,8 @@ async function loadHistory(jobId) {
 
 async function onEnd(jobId) {
   await refreshJobs();
-  if (viewedJob === jobId) await openJob(jobId);
+  // a view opened after the end already shows it: reopening would stop its videos
+  if (viewedJob === jobId && !TERMINAL.has($("job-view").dataset.status)) await openJob(jobId);
 }
 
 function parseEvent(block) {
@@ -638,8 +639,11 @@ async function openJob(jobId) {
   viewedJob = jobId;
   const view = $("job-view");
   view.hidden = false;
+  if (view.dataset.jobId !== jobId) {
+    delete view.dataset.status; // another job's state until this one's is shown
+    delete view.dataset.loaded;
+  }
   view.dataset.jobId = jobId;
-  view.dataset.status = job.status;
   $("job-title").textContent = `${job.type === "train" ? "Training" : "Synthesis"} job ${job.id}`;
   const summary = [job.status, progressText(job.progress)];
   if (job.error) summary.push(job.error.message);
@@ -661,6 +665,8 @@ async function openJob(jobId) {
   const canSynthesize = job.type === "train" && job.status === "succeeded" && job.model_id;
   $("synth-form").hidden = !canSynthesize;
   $("synth-form").dataset.modelId = job.model_id ?? "";
+  // set last: the view shows this state of the job in full
+  view.dataset.status = job.status;
   view.dataset.loaded = jobId;
   $("job-title").scrollIntoView({ block: "start" });
 }

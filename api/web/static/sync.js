@@ -3,6 +3,7 @@
 // shorter video holds its last frame until the longest one ends, then all start again.
 const TOLERANCE = 0.06; // seconds of drift before a video is re-seeked (under two frames at 25 fps)
 const STEPS = 1000; // the seek slider's resolution
+const END_SLACK = 0.02; // seconds: this close to its end a video is held, not played (it would end first)
 
 function usable(video) {
   return Number.isFinite(video.duration) && video.duration > 0;
@@ -80,11 +81,13 @@ export class SyncedPlayback {
   align(force) {
     for (const video of this.videos) {
       if (!usable(video)) continue;
-      if (this.position >= video.duration) {
+      if (this.position >= video.duration - END_SLACK) {
         if (!video.paused) video.pause();
+        if (Math.abs(video.currentTime - video.duration) > TOLERANCE) video.currentTime = video.duration;
         continue;
       }
-      if (force || Math.abs(video.currentTime - this.position) > TOLERANCE) {
+      // an ended video would play again from 0: put it where the clock is first
+      if (force || video.ended || Math.abs(video.currentTime - this.position) > TOLERANCE) {
         video.currentTime = this.position;
       }
       if (video.paused) video.play().catch(() => {});
@@ -95,6 +98,7 @@ export class SyncedPlayback {
     const duration = this.duration;
     this.button.textContent = this.playing ? "Pause" : "Play";
     this.slider.value = String(duration ? Math.round((STEPS * this.position) / duration) : 0);
+    this.slider.dataset.position = String(this.position); // the exact clock, for tests and tools
     this.slider.setAttribute("aria-valuetext", `${clock(this.position)} of ${clock(duration)}`);
     this.readout.textContent = `${clock(Math.min(this.position, duration))} / ${clock(duration)}`;
   }
