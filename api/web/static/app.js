@@ -562,23 +562,35 @@ async function trainingFigures(training) {
   return figures;
 }
 
+// One job's videos (the recovered one first, beside the occluded clip) and its pictures.
+function artifactFigures(owner, note) {
+  const videos = owner.artifacts.filter((a) => a.media_type.startsWith("video/"));
+  videos.sort((a, b) => (b.kind === "recovered_video") - (a.kind === "recovered_video"));
+  // a GIF beside its MP4 would show the same frames twice
+  const stills = owner.artifacts.filter(
+    (a) => a.media_type.startsWith("image/") && !(videos.length && a.media_type === "image/gif"),
+  );
+  return {
+    videos: videos.map((a) => figure(artifactCaption(a, note), playable(artifactCaption(a, note), a.url))),
+    stills: stills.map((a) => imageFigure(artifactCaption(a, note), a.url)),
+  };
+}
+
+// Everything to play side by side: the training's clips and videos, then the syntheses; the
+// pictures (grids, loss curve) of the job itself after them.
 async function jobMedia(job) {
   const training = await trainingOf(job);
   const syntheses = await synthesesFor(job);
   const figures = training?.video_ids.length ? await trainingFigures(training) : [];
-  const shown = [];
-  if (training?.id === job.id) shown.push([training, null]);
-  else if (training?.status === "succeeded") shown.push([training, `from ${training.id}`]);
-  if (syntheses) shown.push([syntheses, syntheses.id === job.id ? null : `from ${syntheses.id}`]);
+  const owners = [];
+  if (training?.id === job.id) owners.push([training, null]);
+  else if (training?.status === "succeeded") owners.push([training, `from ${training.id}`]);
+  if (syntheses) owners.push([syntheses, syntheses.id === job.id ? null : `from ${syntheses.id}`]);
   const images = [];
-  for (const [owner, note] of shown) {
-    // the recovered video first, beside the occluded clip
-    const videos = owner.artifacts.filter((a) => a.media_type.startsWith("video/"));
-    videos.sort((a, b) => (b.kind === "recovered_video") - (a.kind === "recovered_video"));
-    for (const artifact of videos) figures.push(figure(artifactCaption(artifact, note), playable(artifactCaption(artifact, note), artifact.url)));
-    // a GIF beside its MP4 would show the same frames twice
-    const stills = owner.artifacts.filter((a) => a.media_type.startsWith("image/") && !(videos.length && a.media_type === "image/gif"));
-    if (owner.id === job.id) images.push(...stills.map((a) => imageFigure(artifactCaption(a, null), a.url)));
+  for (const [owner, note] of owners) {
+    const { videos, stills } = artifactFigures(owner, note);
+    figures.push(...videos);
+    if (owner.id === job.id) images.push(...stills);
   }
   return { figures, images };
 }
