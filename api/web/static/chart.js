@@ -70,6 +70,7 @@ export function progressChart(points, compact = false) {
     role: "img",
     "aria-label": describe(points),
   });
+  if (compact) chart.setAttribute("preserveAspectRatio", "none"); // a sparkline fills its cell
   if (!compact) axisLabels(chart, points, box);
   chart.append(line(points, "loss", box, "loss"), line(points, "psnr", box, "psnr"));
   return chart;
