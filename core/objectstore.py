@@ -36,6 +36,9 @@ from core.storage import (
 
 log = logging.getLogger("dyngen.storage")
 PART_BYTES = 8 * 1024 * 1024  # S3 wants parts of 5 MiB or more (but the last)
+# Completing or copying a large object takes the server minutes (AWS documents it): those
+# calls wait this long for an answer, however short the usual timeout.
+SLOW_CALL_SECONDS = 600.0
 STAGING = "tmp/"
 
 
@@ -94,7 +97,7 @@ def _missing(err: BaseException) -> bool:
     return str(response.get("Error", {}).get("Code")) in {"404", "NoSuchKey", "NotFound"}
 
 
-def s3_client(endpoint: str | None, options: S3Options) -> Any:
+def s3_client(endpoint: str | None, options: S3Options, read_timeout: float = 0) -> Any:
     """A boto3 S3 client: endpoint and credentials from the standard AWS_* variables."""
     import boto3
     from botocore.config import Config
@@ -102,7 +105,7 @@ def s3_client(endpoint: str | None, options: S3Options) -> Any:
     custom = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     config = Config(
         connect_timeout=options.timeout_seconds,
-        read_timeout=options.timeout_seconds,
+        read_timeout=max(read_timeout, options.timeout_seconds),
         retries={"max_attempts": options.retries, "mode": "standard"},
         signature_version="s3v4",
         # MinIO, moto and most self-hosted servers answer path-style requests only
@@ -173,7 +176,7 @@ class S3Staged:
         """Make the staged object visible (at its staging key)."""
         self.sync()
         with storage_call("finish an upload"):
-            self._store.client.complete_multipart_upload(
+            self._store.slow_client.complete_multipart_upload(
                 Bucket=self._store.bucket,
                 Key=self.key,
                 UploadId=self.upload_id,
@@ -211,6 +214,11 @@ class S3Store:
             s3_client(options.public_endpoint, options) if options.public_endpoint else self.client
         )
 
+    @functools.cached_property
+    def slow_client(self) -> Any:
+        """A client for calls the server may take minutes to answer (complete, copy)."""
+        return s3_client(None, self.options, read_timeout=SLOW_CALL_SECONDS)
+
     def full(self, key: str) -> str:
         """The object key of the store key `key`."""
         if key.startswith("/") or ".." in key.split("/"):
@@ -234,7 +242,7 @@ class S3Store:
             staged.complete()
             with storage_call("publish an upload"):
                 source = {"Bucket": self.bucket, "Key": staged.key}
-                self.client.copy(source, self.bucket, self.full(key))
+                self.slow_client.copy(source, self.bucket, self.full(key))
         except BaseException:
             staged.abort()
             with contextlib.suppress(StorageUnavailable):
