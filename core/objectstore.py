@@ -115,23 +115,35 @@ def s3_client(endpoint: str | None, options: S3Options, read_timeout: float = 0)
 
 
 class S3Staged:
-    """An upload streamed to a multipart upload part by part, with a local copy to probe."""
+    """An upload streamed to a multipart upload part by part, with a local copy to probe.
+
+    The multipart upload begins with the first part, at the key `name` gave (the key it will
+    be published at: completing it publishes it) or else at a staging key (then publishing
+    copies it)."""
 
     def __init__(self, store: S3Store) -> None:
         self._store = store
         self._local = StagedFile(store.uploads / f"upload-{uuid.uuid4().hex}.part")
         self.path = self._local.path
         self.key = store.full(f"{STAGING}upload-{uuid.uuid4().hex}.part")
+        self.upload_id: str | None = None
         self._buffer = bytearray()
         self._parts: list[dict[str, Any]] = []
         self._sealed = False
-        try:
+
+    def name(self, key: str) -> None:
+        """Upload to `key`, the store key it will be published at (before the first part)."""
+        if self.upload_id is None:
+            self.key = self._store.full(key)
+
+    def _begin(self) -> str:
+        if self.upload_id is None:
             with storage_call("start an upload"):
-                created = store.client.create_multipart_upload(Bucket=store.bucket, Key=self.key)
-        except BaseException:
-            self._local.discard()
-            raise
-        self.upload_id: str = created["UploadId"]
+                created = self._store.client.create_multipart_upload(
+                    Bucket=self._store.bucket, Key=self.key
+                )
+            self.upload_id = str(created["UploadId"])
+        return self.upload_id
 
     @property
     def bytes(self) -> int:
@@ -152,12 +164,13 @@ class S3Staged:
             self._send_part()
 
     def _send_part(self) -> None:
+        upload_id = self._begin()
         number = len(self._parts) + 1
         with storage_call("store an upload's part"):
             sent = self._store.client.upload_part(
                 Bucket=self._store.bucket,
                 Key=self.key,
-                UploadId=self.upload_id,
+                UploadId=upload_id,
                 PartNumber=number,
                 Body=bytes(self._buffer),
             )
@@ -185,6 +198,8 @@ class S3Staged:
 
     def abort(self) -> None:
         """Drop the multipart upload; a store that is down keeps it until the staging sweep."""
+        if self.upload_id is None:
+            return
         with contextlib.suppress(StorageUnavailable), storage_call("abort an upload"):
             self._store.client.abort_multipart_upload(
                 Bucket=self._store.bucket, Key=self.key, UploadId=self.upload_id
@@ -236,21 +251,26 @@ class S3Store:
         return S3Staged(self)
 
     def publish(self, staged: Staged, key: str) -> None:
-        """Complete the upload and move it to `key`; on failure nothing is left behind."""
+        """Complete the upload at `key` (copied there if it was staged elsewhere); on failure
+        nothing is left behind."""
         assert isinstance(staged, S3Staged), "staged by this store"
+        copied = staged.key != self.full(key)
         try:
             staged.complete()
-            with storage_call("publish an upload"):
-                source = {"Bucket": self.bucket, "Key": staged.key}
-                self.slow_client.copy(source, self.bucket, self.full(key))
+            if copied:
+                with storage_call("publish an upload"):
+                    source = {"Bucket": self.bucket, "Key": staged.key}
+                    self.slow_client.copy(source, self.bucket, self.full(key))
         except BaseException:
             staged.abort()
-            with contextlib.suppress(StorageUnavailable):
-                self._delete_object(staged.key)
+            if copied:
+                with contextlib.suppress(StorageUnavailable):
+                    self._delete_object(staged.key)
             staged.release()
             raise
-        with contextlib.suppress(StorageUnavailable):
-            self._delete_object(staged.key)  # else the staging sweep deletes it later
+        if copied:
+            with contextlib.suppress(StorageUnavailable):
+                self._delete_object(staged.key)  # else the staging sweep deletes it later
         staged.release()
 
     def adopt(self, source: Path, key: str) -> tuple[int, str]:

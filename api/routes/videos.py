@@ -50,17 +50,30 @@ async def upload_video(
     # The file is received and probed before the database is touched: a slow or stalled
     # client holds one of its key's upload slots, never a pooled connection.
     slot = services.uploads.take(caller.owner_id)
+    video_id = new_id("vid")
     try:
-        upload, probe = await _receive_and_probe(request, services)
+        upload, probe = await _receive_and_probe(request, services, video_id)
     finally:
         slot.release()
-    return await run_in_threadpool(_record, upload, probe, caller.owner_id, services, session)
+    return await run_in_threadpool(
+        _record, video_id, upload, probe, caller.owner_id, services, session
+    )
 
 
-async def _receive_and_probe(request: Request, services: Services) -> tuple[Upload, videos.Probe]:
+def _video_key(video_id: str, suffix: str) -> str:
+    return f"videos/{video_id}{suffix}"
+
+
+async def _receive_and_probe(
+    request: Request, services: Services, video_id: str
+) -> tuple[Upload, videos.Probe]:
     settings = services.settings
     upload = await receive_upload(
-        request, services.store, settings.max_upload_bytes, settings.upload_idle_seconds
+        request,
+        services.store,
+        settings.max_upload_bytes,
+        settings.upload_idle_seconds,
+        key_for=lambda suffix: _video_key(video_id, suffix),
     )
     try:
         probe = await run_in_threadpool(_gated_probe, upload, services)
@@ -82,14 +95,14 @@ def _gated_probe(upload: Upload, services: Services) -> videos.Probe:
 
 
 def _record(
+    video_id: str,
     upload: Upload,
     probe: videos.Probe,
     owner_id: str | None,
     services: ServicesDep,
     session: SessionDep,
 ) -> VideoRead:
-    video_id = new_id("vid")
-    key = f"videos/{video_id}{upload.suffix}"
+    key = _video_key(video_id, upload.suffix)
     services.store.publish(upload.staged, key)
     try:
         video = videos.add_video(
