@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from api.errors import ApiError
-from core.storage import ArtifactStore, StagedFile
+from core.storage import Staged, Store
 
 FORM_OVERHEAD = 64 * 1024  # headers, boundaries and small fields around the file part
 SAFE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
@@ -31,7 +31,7 @@ SAFE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 class Upload:
     """A received file, staged (not yet published) in the store."""
 
-    staged: StagedFile
+    staged: Staged
     filename: str
 
     @property
@@ -139,9 +139,7 @@ def _check_declared_length(request: Request, limit: int) -> None:
         raise too_large(limit)
 
 
-async def receive_upload(
-    request: Request, store: ArtifactStore, limit: int, idle_seconds: float
-) -> Upload:
+async def receive_upload(request: Request, store: Store, limit: int, idle_seconds: float) -> Upload:
     """Stream the request's `file` part into a staged file; 4xx for anything but one file."""
     boundary = _boundary(request)
     _check_declared_length(request, limit)
@@ -163,7 +161,7 @@ async def receive_upload(
     return Upload(staged, receiver.filename or "upload")
 
 
-def _write_all(staged: StagedFile, blocks: list[bytes]) -> None:
+def _write_all(staged: Staged, blocks: list[bytes]) -> None:
     for block in blocks:
         staged.write(block)
 
@@ -207,7 +205,7 @@ async def _pump(
     chunks: AsyncIterator[bytes],
     parser: MultipartParser,
     receiver: _FileReceiver,
-    staged: StagedFile,
+    staged: Staged,
 ) -> None:
     """Feed the body to the parser and its file bytes to disk, one network chunk at a time."""
     try:

@@ -7,15 +7,13 @@ files without rows, which the orphan check (core/orphans.py) removes after its g
 
 from __future__ import annotations
 
-import contextlib
-
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
 from core.jobs import TERMINAL
 from core.query import owned
-from core.storage import ArtifactStore
+from core.storage import Store
 from core.tables import Artifact, Job, JobEvent, TrainedModel
 
 ACTIVE = ("queued", "running")
@@ -92,11 +90,7 @@ def delete_model(*, session: Session, owner_id: str | None, model_id: str) -> li
     return [checkpoint.storage_key]
 
 
-def delete_files(store: ArtifactStore, keys: list[str]) -> None:
-    """Delete committed-away files and the artifact folders they leave empty."""
+def delete_files(store: Store, keys: list[str]) -> None:
+    """Delete committed-away files (and, locally, the artifact folders they leave empty)."""
     for key in keys:
-        store.delete(key)
-        folder = store.path(key).parent
-        if folder.parent == store.path("artifacts"):
-            with contextlib.suppress(OSError):  # not empty, or already gone
-                folder.rmdir()
+        store.discard(key)

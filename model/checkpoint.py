@@ -21,6 +21,8 @@ from model.stored import checked_metadata
 CHECKPOINT_FORMAT = "dyngen-checkpoint"
 RESUME_FORMAT = "dyngen-resume"
 FORMAT_VERSION = "1"
+# fields that change no step of training: resume state saved under other values continues
+NOT_TRAINING = {"epochs", "average_last", "checkpoint_every"}
 
 
 @dataclass
@@ -122,9 +124,7 @@ def load_resume(path: Path, config: TrainConfig) -> tuple[dict[str, torch.Tensor
     """Read resume state; refuse one saved under another config (it would not continue the run)."""
     tensors, metadata = _read(path, RESUME_FORMAT, "cpu")
     saved = _config_from(path, metadata)
-    if saved.model_dump(exclude={"epochs", "average_last"}) != config.model_dump(
-        exclude={"epochs", "average_last"}
-    ):
+    if saved.model_dump(exclude=NOT_TRAINING) != config.model_dump(exclude=NOT_TRAINING):
         raise CheckpointError(f"{path}: resume state was saved with a different config")
     return tensors, metadata
 
@@ -164,7 +164,7 @@ def model_format(path: Path) -> str:
         raise CheckpointError(f"{path}: no such file")
     try:
         with safe_open(str(path), framework="np") as handle:
-            found = (handle.metadata() or {}).get("format", "")
+            found = str((handle.metadata() or {}).get("format", ""))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a safetensors checkpoint ({err})") from None
     if found not in (CHECKPOINT_FORMAT, LDS_FORMAT):

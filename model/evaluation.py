@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from model.config import RESUME_FILE
 from model.video_io import ClipSettings
 
 
@@ -20,7 +21,8 @@ def read_clip(
     last = settings.start + settings.every * (settings.frames - 1)  # last training frame
 
     def read(extra: int) -> np.ndarray:
-        return read_clips([Path(video)], settings, extra)[0]
+        clip: np.ndarray = read_clips([Path(video)], settings, extra)[0]
+        return clip
 
     def extra_for(count: int) -> int:
         return max(0, min(held_out_max, (count - 1 - last) // settings.every))
@@ -70,7 +72,7 @@ def stored_chains(path: Path, ckpt: Any) -> Any:
 
     if ckpt.chains is not None:
         return ckpt.chains
-    resume = Path(path).parent / "resume.safetensors"
+    resume = Path(path).parent / RESUME_FILE
     if not resume.is_file():
         return None
     try:

@@ -20,7 +20,6 @@ from model.config import fit_frames
 from model.errors import CheckpointError, DyngenError
 from model.files import atomic_path
 from model.stored import checked_metadata
-from model.video_io import read_clips
 
 LDS_FORMAT = "dyngen-lds"
 LDS_VERSION = "1"
@@ -117,13 +116,8 @@ def _stable(transition: np.ndarray) -> np.ndarray:
 def _matrix_sqrt(covariance: np.ndarray) -> np.ndarray:
     """B with B B^T = covariance, for a symmetric positive semi-definite (n, n) matrix."""
     values, vectors = np.linalg.eigh((covariance + covariance.T) / 2)
-    return vectors * np.sqrt(np.clip(values, 0, None))[None]
-
-
-def fit_lds_videos(paths: list[Path], config: LDSConfig) -> LDSModel:
-    """Read each video as training reads it (read_video) and fit one LDS to them."""
-    clips = read_clips(paths, config)
-    return fit_lds(clips, config)
+    root: np.ndarray = vectors * np.sqrt(np.clip(values, 0, None))[None]
+    return root
 
 
 def sample_lds(
@@ -148,7 +142,8 @@ def sample_lds(
         state = state @ model.transition.T + drive @ model.noise.T
     pixels = states @ model.basis.T + model.mean  # (V, F, D)
     out = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    return out.reshape(num_videos, frames, size, size, 3)
+    videos: np.ndarray = out.reshape(num_videos, frames, size, size, 3)
+    return videos
 
 
 def reconstruct_lds(model: LDSModel) -> np.ndarray:
@@ -156,7 +151,8 @@ def reconstruct_lds(model: LDSModel) -> np.ndarray:
     pixels = model.states @ model.basis.T + model.mean  # (N, T, D)
     size = model.config.image_size
     out = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    return out.reshape(*model.states.shape[:2], size, size, 3)
+    clips: np.ndarray = out.reshape(*model.states.shape[:2], size, size, 3)
+    return clips
 
 
 def save_lds(path: Path, model: LDSModel, info: dict[str, str] | None = None) -> None:

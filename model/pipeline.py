@@ -14,7 +14,7 @@ import torch
 
 from model.blend import blended_recovery, candidate_fills, fill_errors, holdout
 from model.checkpoint import Checkpoint, load_resume, save_model, save_resume
-from model.config import TrainConfig
+from model.config import RESUME_EVERY, RESUME_FILE, TrainConfig
 from model.device import resolve_device
 from model.errors import Cancelled, DyngenError
 from model.lds import LDSConfig, LDSModel, reconstruct_lds
@@ -85,7 +85,8 @@ class TrainingData:
         """The pixels the model learns from: visible and not held out."""
         if self.visible is None or self.validation is None:
             return self.visible
-        return self.visible & ~self.validation
+        kept: np.ndarray = self.visible & ~self.validation
+        return kept
 
 
 def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | None) -> TrainingData:
@@ -164,13 +165,16 @@ def train_model(
     on_epoch: Callable[[EpochReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     resume_path: Path | None = None,
-    resume_every: int = 50,
+    resume_every: int = RESUME_EVERY,
     on_start: Callable[[TrainConfig, list[str]], None] | None = None,
+    on_checkpoint: Callable[[Path, int], None] | None = None,
 ) -> TrainResult:
     """Train on the videos (optionally masked) and write the checkpoint and its reports.
 
     `on_start` gets the config fitted to the videos and its warnings once the videos have
     been read, so bad input has failed before anything is shown as started.
+    `on_checkpoint` gets every `checkpoint_every` epochs a checkpoint file of the model so far
+    (under out_dir; the callee takes the file away) and its epoch.
     """
     target = resolve_device(device)
     config = fit_to_videos(config, videos)
@@ -193,6 +197,9 @@ def train_model(
     def after_epoch(stats: EpochStats) -> None:
         if resume_path is not None and stats.epoch % resume_every == 0:
             save_resume(resume_path, config, *learner.state_tensors())
+        if on_checkpoint is not None and checkpoint_due(config, stats.epoch):
+            path = write_intermediate(learner, data, Path(out_dir), seed, target)
+            on_checkpoint(path, stats.epoch)
         if on_epoch is not None:
             on_epoch(_report(stats, config.epochs, began, first_epoch))
 
@@ -232,7 +239,7 @@ def add_residual(
     chains = stored_chains(checkpoint, ckpt)
     if chains is None:
         raise DyngenError(
-            f"{checkpoint}: no inferred chains (neither in the file nor in a resume.safetensors "
+            f"{checkpoint}: no inferred chains (neither in the file nor in a {RESUME_FILE} "
             "beside it, saved by the same run)"
         )
     clips = read_clips(videos, ckpt.config)
@@ -302,6 +309,25 @@ def finished_checkpoint(
         latents.noise,
     )
     return ckpt, metrics
+
+
+def checkpoint_due(config: TrainConfig, epoch: int) -> bool:
+    """Whether an intermediate checkpoint is written after `epoch` (the last one is the model)."""
+    every = config.checkpoint_every
+    return every > 0 and epoch % every == 0 and epoch < config.epochs
+
+
+def write_intermediate(
+    learner: ABPTTLearner, data: TrainingData, out: Path, seed: int, device: torch.device
+) -> Path:
+    """The model as it stands, written as the final one would be (chains, residual process):
+    a decode of the chains, cheaper than an epoch's Langevin steps, and no RNG drawn, so the
+    run trains the same with or without checkpoints."""
+    ckpt, _metrics = finished_checkpoint(learner, data, seed, device)
+    path = out / "checkpoints" / f"model-epoch-{learner.epoch}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_model(path, ckpt)
+    return path
 
 
 def training_report(

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, Services, ServicesDep, SessionDep
+from api.idempotency import IdempotencyKeyHeader, run_once
 from api.metrics import count_upload
 from api.probe import probe_upload
 from api.routes.common import Cursor, Inline, Limit, PathId, video_read
-from api.routes.files import file_response, file_responses
+from api.routes.files import file_responses, stored_response
 from api.schemas import Page, VideoRead
 from api.uploads import Upload, receive_upload
 from core import videos
@@ -43,10 +44,14 @@ UPLOAD_BODY = {
 }
 
 
-@router.post("", status_code=201, openapi_extra=UPLOAD_BODY)
+@router.post("", status_code=201, openapi_extra=UPLOAD_BODY, response_model=VideoRead)
 async def upload_video(
-    request: Request, caller: CallerDep, services: ServicesDep, session: SessionDep
-) -> VideoRead:
+    request: Request,
+    caller: CallerDep,
+    services: ServicesDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> VideoRead | Response:
     """Stream a video to storage, probe it (frames, fps, size) and record it."""
     # The file is received and probed before the database is touched: a slow or stalled
     # client holds one of its key's upload slots, never a pooled connection.
@@ -55,9 +60,31 @@ async def upload_video(
         upload, probe = await _receive_and_probe(request, services)
     finally:
         slot.release()
-    video = await run_in_threadpool(_record, upload, probe, caller.owner_id, services, session)
-    count_upload(request, "video", video.bytes)
-    return video
+    recorded = False
+
+    def record() -> VideoRead:
+        nonlocal recorded
+        recorded = True  # from here _record owns the staged file
+        video = _record(upload, probe, caller.owner_id, services, session)
+        count_upload(request, "video", video.bytes)
+        return video
+
+    # the request's fingerprint: the file's sha256 and the form's fields (the file name)
+    fields = {"sha256": upload.staged.sha256, "filename": upload.filename}
+    try:
+        return await run_in_threadpool(
+            run_once,
+            services,
+            caller.owner_id,
+            idempotency_key,
+            route="POST /v1/videos",
+            request=fields,
+            status_code=201,
+            answer=record,
+        )
+    finally:
+        if not recorded:  # a replay or a refused key: the upload is not kept
+            await run_in_threadpool(upload.staged.discard)
 
 
 async def _receive_and_probe(request: Request, services: Services) -> tuple[Upload, videos.Probe]:
@@ -149,10 +176,11 @@ def video_content(
 ) -> Response:
     """The uploaded bytes, as sent."""
     video = videos.get_video(session=session, owner_id=caller.owner_id, video_id=video_id)
-    path = services.store.path(video.storage_key)
-    return file_response(
+    return stored_response(
         request,
-        path,
+        services.store,
+        services.settings,
+        video.storage_key,
         sha256=video.sha256,
         filename=video.filename,
         media_type=_content_type(video.filename),
