@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import signal
@@ -19,7 +20,11 @@ from model.config import RESUME_EVERY, RESUME_FILE, SynthesisConfig
 F = TypeVar("F", bound=Callable[..., Any])
 
 # the flags' names before they were the config's field names: still taken, not shown
-TRAIN_ALIASES = {"--lr": "learning_rate", "--delta": "langevin_delta"}
+TRAIN_ALIASES = {
+    "--lr": "learning_rate",
+    "--delta": "langevin_delta",
+    "--components": "lds_components",  # `dyngen lds --components`
+}
 SYNTHESIS_ALIASES = {"--format": "formats"}
 
 
@@ -505,7 +510,23 @@ def sample_clip(out: Path, frames: int, size: int, fps: float, seed: int) -> Non
     click.echo(f"wrote {out}: {frames} frames of {size}x{size} at {fps:g} fps", err=True)
 
 
+def method_alias(command: click.Command, name: str, method: str) -> click.Command:
+    """`command` under another name, its --method defaulting to `method` (`dyngen lds`)."""
+    alias = copy.copy(command)
+    alias.name = name
+    alias.help = f"The same as `dyngen {command.name} --method {method}`."
+    alias.short_help = f"dyngen {command.name} --method {method}"
+    alias.params = []
+    for param in command.params:
+        if param.name == "method":
+            param = copy.copy(param)
+            param.default = method
+        alias.params.append(param)
+    return alias
+
+
 def register(group: click.Group) -> None:
     """Add the offline commands to the `dyngen` group."""
     for command in (train, recover, synthesize, demo, sample_clip, add_residual_command):
         group.add_command(command)
+    group.add_command(method_alias(train, "lds", "lds"))  # the LDS baseline's old command

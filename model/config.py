@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
@@ -11,6 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, mode
 # are strict too.
 STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 Width = Annotated[int, Strict()]
+
+# The registry of training methods: name -> the module that trains, saves and loads its
+# models (model/methods.py says what it defines). A new method is a module and a line here.
+METHOD_MODULES: dict[str, str] = {
+    "abptt": "model.abptt",
+    "lds": "model.lds",
+}
+if TYPE_CHECKING:
+    MethodName = str
+else:  # `auto`: train the dynamic generator, fit the LDS, keep the better (model/choice.py)
+    MethodName = Literal[(*METHOD_MODULES, "auto")]
 
 
 # Presets fill the fields a config leaves unset. `faithful` is the plain port of the authors'
@@ -85,7 +96,7 @@ class TrainConfig(BaseModel):
     preset: Literal["default", "faithful"] = Field(
         "default", description="defaults for unset fields: default, or the authors' plain algorithm"
     )
-    method: Literal["abptt", "lds", "auto"] = Field(
+    method: MethodName = Field(
         "abptt",
         description="abptt: the dynamic generator; lds: the linear baseline, in seconds; auto:"
         " both, scored on held-back frames, the better kept",
