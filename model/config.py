@@ -19,6 +19,7 @@ Width = Annotated[int, Strict()]
 PRESETS: dict[str, dict[str, object]] = {
     "default": {},
     "faithful": {
+        "method": "abptt",
         "mlp_activation": "relu",
         "precision": "fp32",
         "average_last": 1,

@@ -213,7 +213,8 @@ def train_model(
     result.warnings += quality_warnings(
         _dict(result.metrics.get("quality")),
         _float(result.metrics.get("reconstruction_motion_ratio")),
-        residual=ckpt.residual is not None and kept == "abptt",
+        # auto kept the plain weights over the same ones with the residual: don't suggest it
+        residual=ckpt.residual is not None and kept != "lds",
     )
     _rewrite_metrics(result, {"warnings": result.warnings})
     return result
@@ -326,33 +327,42 @@ def choose_kept_model(
     seed: int,
     device: torch.device,
 ) -> None:
-    """`method: auto`: fit the LDS, keep the better of it and the trained model as the run's
-    model.safetensors (the other beside it), and report the choice in the metrics."""
-    from model.choice import choose_model, masked_choice
+    """`method: auto`: fit the LDS, keep the best of it, the trained model and the same weights
+    without their residual process as the run's model.safetensors (the others beside it), and
+    report the choice in the metrics."""
+    from model.choice import candidates, choose_model, fallback_choice
     from model.lds import fit_lds, save_lds
 
     out = result.checkpoint.parent
-    if data.visible is not None:
-        _rewrite_metrics(result, {"choice": masked_choice()})
+    skipped = fallback_choice(data.visible is not None, ckpt.config.content_dim)
+    if skipped is not None:
+        _rewrite_metrics(result, {"choice": skipped})
         return
     lds = fit_lds(data.clips, _lds_config(ckpt.config))
-    choice = choose_model({"abptt": ckpt, "lds": lds}, video, ckpt.config, seed, str(device))
-    if choice["kept"] == "lds":
-        result.checkpoint.replace(out / "model-abptt.safetensors")
+    models = candidates(ckpt, lds)
+    choice = choose_model(models, video, ckpt.config, seed, str(device))
+    kept = choice["kept"]
+    update: dict[str, object] = {}
+    if kept != "abptt":
+        # the configured model moves aside; the kept one takes its name
+        name = "model-residual" if kept == "abptt_plain" else "model-abptt"
+        result.checkpoint.replace(out / f"{name}.safetensors")
+        result.files.append(describe("alternative_model", out / f"{name}.safetensors"))
+        update[f"quality_{name.removeprefix('model-')}"] = result.metrics.get("quality")
+        update["quality"] = training_report(models[kept], video, seed, device)
+    if kept == "abptt_plain":
+        save_model(result.checkpoint, models[kept])
+    if kept == "lds":
         save_lds(result.checkpoint, lds, {"seed": str(seed)})
-        result.files.append(describe("alternative_model", out / "model-abptt.safetensors"))
-        update: dict[str, object] = {
-            "quality_abptt": result.metrics.get("quality"),
-            "quality": training_report(lds, video, seed, device),
-            "reconstruction_motion_ratio": reconstruction_motion_ratio(
-                reconstruct_lds(lds), data.clips
-            ),
-            "reconstruction_motion_ratio_abptt": result.metrics.get("reconstruction_motion_ratio"),
-        }
+        update["reconstruction_motion_ratio"] = reconstruction_motion_ratio(
+            reconstruct_lds(lds), data.clips
+        )
+        update["reconstruction_motion_ratio_abptt"] = result.metrics.get(
+            "reconstruction_motion_ratio"
+        )
     else:
         save_lds(out / "model-lds.safetensors", lds, {"seed": str(seed)})
         result.files.append(describe("alternative_model", out / "model-lds.safetensors"))
-        update = {}
     _rewrite_metrics(result, update | {"choice": choice})
 
 
