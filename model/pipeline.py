@@ -221,7 +221,12 @@ def train_model(
 
 
 def add_residual(
-    checkpoint: Path, videos: list[Path], out: Path, components: int, device: str = "cpu"
+    checkpoint: Path,
+    videos: list[Path],
+    out: Path,
+    components: int,
+    device: str = "cpu",
+    process: str = "lds",
 ) -> dict[str, object]:
     """Fit the residual process to a trained model's clips and write the model with it to
     `out` (the same weights: syntheses with and without it share the generator's noise)."""
@@ -245,10 +250,10 @@ def add_residual(
     decoded = reconstruct(ckpt, chains)
     began = time.perf_counter()
     truth = torch.from_numpy(np.stack([to_tensor_scale(c) for c in clips])).to(decoded.device)
-    ckpt.residual = fit_residual(truth, decoded, components)
+    ckpt.residual = fit_residual(truth, decoded, components, floor=process == "lds_noise")
     ckpt.chains = chains
     ckpt.config = ckpt.config.model_copy(
-        update={"residual": "lds", "residual_components": components}
+        update={"residual": process, "residual_components": components}
     )
     save_model(out, ckpt)
     return {
@@ -282,13 +287,14 @@ def finished_checkpoint(
             to_uint8(decoded.cpu().numpy()), data.clips
         )
     residual = None
-    if config.residual == "lds" and data.visible is not None:
+    if config.residual != "none" and data.visible is not None:
         metrics["residual"] = {"process": "none", "why": "masked run: occluded residuals unknown"}
-    elif config.residual == "lds":
+    elif config.residual != "none":
         began = time.perf_counter()
-        residual = fit_residual(learner.clips, decoded, config.residual_components)
+        floor = config.residual == "lds_noise"
+        residual = fit_residual(learner.clips, decoded, config.residual_components, floor)
         metrics["residual"] = {
-            "process": "lds",
+            "process": config.residual,
             "components": residual.components,
             "seconds": round(time.perf_counter() - began, 3),
         }
