@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test lint bench bench-load bench-upload clean
+.PHONY: install run demo test lint bench bench-load bench-upload gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: install
 
 bench: install
 	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.workers
+
+# on a CUDA machine, under 10 minutes; without one it says "no CUDA device" and exits 0
+gpu-check: install
+	$(PY) -m benchmarks.gpu_check $(GPU_CHECK_ARGS)
 
 # needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (bash .ci/services.sh)
 bench-load: install

@@ -9,8 +9,9 @@ from fastapi import FastAPI
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
+from api.metrics import install_metrics
 from api.quotas import KeySlots, ProbeGate, RequestQuota
-from api.routes import artifacts, health, jobs, models, videos
+from api.routes import artifacts, health, jobs, models, videos, webhooks
 from api.routes.pages import install_pages
 from api.schemas import ErrorBody
 from core.db import PoolLimits, session_factory
@@ -67,7 +68,8 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
         limit=settings.max_requests_per_key,
         wait_seconds=settings.request_wait_seconds,
     )
-    for module in (videos, jobs, models, artifacts, health):
+    install_metrics(app, services.sessions)
+    for module in (videos, jobs, models, artifacts, health, webhooks):
         app.include_router(module.router)
     install_pages(app)
     if settings.auth == "open":

@@ -123,5 +123,6 @@ def job_artifacts(*, session: Session, job_ids: list[str]) -> dict[str, list[Art
     if job_ids:
         stmt = select(Artifact).where(Artifact.job_id.in_(job_ids)).order_by(Artifact.id)
         for artifact in session.scalars(stmt):
-            found[artifact.job_id].append(artifact)
+            if artifact.job_id is not None:  # always, in a query by job
+                found[artifact.job_id].append(artifact)
     return found

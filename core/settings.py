@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.webhook_urls import parse_networks
+from model.config import RESUME_EVERY
 from model.masks import MaskLimits
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -98,6 +100,9 @@ class Settings(BaseSettings):
 
     # what a client may ask for
     max_upload_bytes: int = Field(default=512 * 1024**2, ge=1)
+    max_model_bytes: int = Field(
+        default=256 * 1024**2, ge=1, description="largest checkpoint POST /v1/models accepts"
+    )
     max_video_frames: int = Field(default=20_000, ge=1)
     max_video_side: int = Field(default=4096, ge=1, description="largest width or height accepted")
     max_epochs: int = Field(default=100_000, ge=1)
@@ -134,7 +139,18 @@ class Settings(BaseSettings):
         description="a job whose worker stops heartbeating is re-run after this",
     )
     heartbeat_seconds: float = Field(default=15.0, gt=0)
-    resume_every: int = Field(default=50, ge=1, description="save resume state every n epochs")
+    resume_every: int = Field(
+        default=RESUME_EVERY, ge=1, description="save resume state every n epochs"
+    )
+    keep_checkpoints: int = Field(
+        default=3, ge=1, description="a training job's newest intermediate checkpoints kept"
+    )
+    worker_threads: int = Field(
+        default=0,
+        ge=0,
+        description="torch threads per worker process; 0 = OMP_NUM_THREADS if set, else its cores"
+        " / the worker's concurrency",
+    )
     cancel_poll_seconds: float = Field(default=1.0, ge=0)
     job_timeout_seconds: float = Field(
         default=0.0,
@@ -179,6 +195,28 @@ class Settings(BaseSettings):
         default=None, gt=0, description="the file is stale after this; default 3 heartbeats"
     )
 
+    # webhooks (core/webhook_urls.py, worker/webhooks.py) and Idempotency-Key (core/idempotency.py)
+    webhook_allow_private: bool = Field(
+        default=False, description="let webhooks reach loopback, private, link-local addresses"
+    )
+    webhook_allowed_networks: str = Field(
+        default="", description="comma-separated IPs or CIDRs webhooks may reach even so"
+    )
+    webhook_retry_seconds: float = Field(
+        default=86_400.0, gt=0, description="a delivery is retried for this long, then given up"
+    )
+    webhook_backoff_seconds: float = Field(
+        default=2.0, gt=0, description="wait before the first retry; doubles after each"
+    )
+    webhook_max_backoff_seconds: float = Field(default=600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="one POST's limit")
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, description="how often each worker looks for deliveries due"
+    )
+    idempotency_ttl_seconds: float = Field(
+        default=86_400.0, gt=0, description="how long an Idempotency-Key's response is kept"
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
@@ -186,6 +224,11 @@ class Settings(BaseSettings):
         # A lease shorter than two heartbeats expires under a healthy worker.
         if self.lease_seconds < 2 * self.heartbeat_seconds:
             raise ValueError("DYNGEN_LEASE_SECONDS must be at least twice DYNGEN_HEARTBEAT_SECONDS")
+        return self
+
+    @model_validator(mode="after")
+    def _check_webhook_networks(self) -> Settings:
+        parse_networks(self.webhook_allowed_networks)  # a typo fails at start, not per job
         return self
 
     @property

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from core.errors import ServiceError
+from model.config import RESUME_FILE
 
 CHUNK = 1024 * 1024
 STAGED_PATTERN = "upload-*.part"
@@ -237,7 +238,7 @@ class ArtifactStore:
 
     def resume_path(self, job_id: str) -> Path:
         """Where a training job keeps its resume state between attempts."""
-        path = self.root / "resume" / job_id / "resume.state"
+        path = self.root / "resume" / job_id / RESUME_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 

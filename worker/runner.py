@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import budget, jobs, models
+from core import budget, checkpoints, jobs, models
 from core.artifacts import Publication
 from core.db import session_factory, session_scope
 from core.errors import NotFound, ServiceError
@@ -24,7 +24,8 @@ from core.settings import Settings, mask_limits
 from core.storage import StorageUnavailable, Store
 from core.stores import open_store
 from core.tables import Job, Video
-from worker import shutdown
+from worker import shutdown, threads
+from worker.checkpoints import CheckpointPublisher
 from worker.progress import Reporter
 
 log = logging.getLogger("dyngen.worker")
@@ -75,6 +76,7 @@ def run_job(job_id: str, settings: Settings) -> jobs.Claim:
         log.info("job %s: %s, not running it", job_id, claim.outcome.value)
         return claim
     work_dir = store.work_dir(job_id, claim.job.attempts)
+    threads.apply()
     run = Run(settings, sessions, store, claim.job, worker, work_dir)
     log.info("job %s: %s started (attempt %d)", job_id, claim.job.type, claim.job.attempts)
     try:
@@ -128,9 +130,9 @@ def _stopped(run: Run, reporter: Reporter) -> None:
         limit = run.settings.job_timeout_seconds
         message = f"the job ran longer than the deployment's limit of {limit:g} s"
         log.info("job %s failed: %s", run.job.id, message)
-        _end(run, "failed", error={"code": "job_timeout", "message": message})
+        _end(run, "failed", error={"code": "job_timeout", "message": message}, keep=True)
     elif reporter.cancelled.is_set() or not shutdown.requested():
-        _end(run, "cancelled")
+        _end(run, "cancelled", keep=True)
     else:
         _give_back(run)
 
@@ -177,12 +179,15 @@ def _out_of_memory(err: Exception) -> bool:
     return isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
 
 
-def _end(run: Run, status: str, error: dict[str, str] | None = None) -> None:
+def _end(run: Run, status: str, error: dict[str, str] | None = None, keep: bool = False) -> None:
+    """Finish the job; `keep`: a stopped training's newest checkpoint becomes its model."""
     try:
         with session_scope(run.sessions) as session:
-            jobs.finish_job(
+            job = jobs.finish_job(
                 session=session, job_id=run.job.id, worker=run.worker, status=status, error=error
             )
+            if keep and job.type == "train":
+                checkpoints.keep_last(session=session, job=job)
     except jobs.LeaseLost:
         log.warning("job %s: lease lost before it could be marked %s", run.job.id, status)
         return
@@ -258,8 +263,13 @@ def _train(run: Run, reporter: Reporter) -> None:
         should_stop=reporter.should_stop,
         resume_path=resume,
         resume_every=run.settings.resume_every,
+        on_checkpoint=CheckpointPublisher(
+            run.settings, run.sessions, run.store, run.job, run.worker
+        ),
     )
-    metrics = jsonable({**result.metrics, "warnings": result.warnings})
+    metrics = jsonable(
+        {**result.metrics, "warnings": result.warnings, "torch_threads": threads.current()}
+    )
     # Finish first: it locks the row and proves the lease is still ours before any file
     # moves into the store; outputs and rows commit together or not at all.
     with Publication(run.store) as publication, session_scope(run.sessions) as session:
@@ -278,6 +288,8 @@ def _train(run: Run, reporter: Reporter) -> None:
                     checkpoint_id = artifact.id
             assert checkpoint_id is not None, "train_model lists its checkpoint among its files"
             models.add_model(session=session, job=job, checkpoint_id=checkpoint_id, metrics=metrics)
+        else:  # cancelled as it finished: like any cancel, it keeps its newest checkpoint
+            checkpoints.keep_last(session=session, job=job)
     run.store.drop_job_files(run.job.id)
 
 
@@ -327,6 +339,8 @@ def _checkpoint(run: Run, session: Session) -> tuple[Path, dict[str, Any]]:
     """The model's checkpoint file and the config it was trained with."""
     from core.tables import Artifact
 
+    if run.job.checkpoint_id is not None:
+        return _intermediate(run, session, run.job.checkpoint_id)
     assert run.job.model_id is not None, "a synthesize job names its model"
     try:
         model = models.get_model(
@@ -338,6 +352,26 @@ def _checkpoint(run: Run, session: Session) -> tuple[Path, dict[str, Any]]:
     path = run.store.fetch(artifact.storage_key, run.work_dir)
     run.names[str(path)] = f"model {model.id}"
     return path, model.config
+
+
+def _intermediate(run: Run, session: Session, artifact_id: str) -> tuple[Path, dict[str, Any]]:
+    """A training's intermediate checkpoint file and that training's config."""
+    from core.tables import Artifact
+
+    artifact = session.get(Artifact, artifact_id)
+    if artifact is None or artifact.owner_id != run.job.owner_id:
+        raise MissingInput(
+            f"checkpoint {artifact_id} no longer exists (a training keeps only its newest few)"
+        )
+    # a copy: the running training may prune the original while this job samples from it
+    path = run.work_dir / "input" / artifact.filename
+    path.parent.mkdir(exist_ok=True)
+    try:
+        shutil.copyfile(run.store.fetch(artifact.storage_key, run.work_dir), path)
+    except FileNotFoundError:
+        raise MissingInput(f"checkpoint {artifact_id} no longer exists") from None
+    run.names[str(path)] = f"checkpoint {artifact_id}"
+    return path, session.get_one(Job, artifact.job_id).config
 
 
 def _store_output(run: Run, session: Session, publication: Publication, output: Any) -> Any:

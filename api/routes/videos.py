@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, Services, ServicesDep, SessionDep
+from api.idempotency import IdempotencyKeyHeader, run_once
+from api.metrics import count_upload
 from api.probe import probe_upload
 from api.routes.common import Cursor, Inline, Limit, PathId, video_read
 from api.routes.files import file_responses, stored_response
@@ -42,10 +44,14 @@ UPLOAD_BODY = {
 }
 
 
-@router.post("", status_code=201, openapi_extra=UPLOAD_BODY)
+@router.post("", status_code=201, openapi_extra=UPLOAD_BODY, response_model=VideoRead)
 async def upload_video(
-    request: Request, caller: CallerDep, services: ServicesDep, session: SessionDep
-) -> VideoRead:
+    request: Request,
+    caller: CallerDep,
+    services: ServicesDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> VideoRead | Response:
     """Stream a video to storage, probe it (frames, fps, size) and record it."""
     # The file is received and probed before the database is touched: a slow or stalled
     # client holds one of its key's upload slots, never a pooled connection.
@@ -55,9 +61,31 @@ async def upload_video(
         upload, probe = await _receive_and_probe(request, services, video_id)
     finally:
         slot.release()
-    return await run_in_threadpool(
-        _record, video_id, upload, probe, caller.owner_id, services, session
-    )
+    recorded = False
+
+    def record() -> VideoRead:
+        nonlocal recorded
+        recorded = True  # from here _record owns the staged file
+        video = _record(video_id, upload, probe, caller.owner_id, services, session)
+        count_upload(request, "video", video.bytes)
+        return video
+
+    # the request's fingerprint: the file's sha256 and the form's fields (the file name)
+    fields = {"sha256": upload.staged.sha256, "filename": upload.filename}
+    try:
+        return await run_in_threadpool(
+            run_once,
+            services,
+            caller.owner_id,
+            idempotency_key,
+            route="POST /v1/videos",
+            request=fields,
+            status_code=201,
+            answer=record,
+        )
+    finally:
+        if not recorded:  # a replay or a refused key: the upload is not kept
+            await run_in_threadpool(upload.staged.discard)
 
 
 def _video_key(video_id: str, suffix: str) -> str:

@@ -26,11 +26,14 @@ def _compose() -> list[str]:
 
 def test_compose_file_validates_with_every_part() -> None:
     yaml = pytest.importorskip("yaml")
-    command = [*_compose(), "-f", str(ROOT / "docker-compose.yml"), "--profile", "gpu", "config"]
+    command = [*_compose(), "-f", str(ROOT / "docker-compose.yml"), "--profile", "gpu"]
+    command += ["--profile", "flower", "config"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     services = yaml.safe_load(done.stdout)["services"]
-    assert {"postgres", "redis", "migrate", "api", "worker", "worker-gpu"} <= set(services)
+    assert {"postgres", "redis", "migrate", "api", "worker", "worker-gpu", "flower"} <= set(
+        services
+    )
     assert all("healthcheck" in services[name] for name in ("postgres", "redis", "api", "worker"))
     api = services["api"]
     assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
