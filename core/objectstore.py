@@ -331,10 +331,16 @@ class S3Store:
         return url
 
     def fetch(self, key: str, work_dir: Path) -> Path:
-        """Download `key` into the attempt's scratch folder (once); its local path."""
+        """Download `key` into the attempt's scratch folder (once); its local path.
+        FileNotFoundError when the store has no such object (as a local store's file)."""
         target = work_dir / ".inputs" / key
         if not target.exists():
-            self._download(key, target, "fetch a job's input")
+            try:
+                self._download(key, target, "fetch a job's input")
+            except StorageUnavailable as err:
+                if _missing(err):
+                    raise FileNotFoundError(f"{key}: no such file in the store") from None
+                raise
         return target
 
     def _download(self, key: str, target: Path, what: str) -> None:
