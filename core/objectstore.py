@@ -224,6 +224,9 @@ class S3Store:
         self.root = scratch
         self.uploads = scratch / "uploads"
         self.options = options
+        # when this process first saw each unfinished upload: some servers (moto) report a
+        # fixed date as its start, so the server's word alone never makes one old enough
+        self._seen_uploads: dict[str, float] = {}
         self.client = s3_client(None, options)
         self._presigner = (
             s3_client(options.public_endpoint, options) if options.public_endpoint else self.client
@@ -328,10 +331,16 @@ class S3Store:
         return url
 
     def fetch(self, key: str, work_dir: Path) -> Path:
-        """Download `key` into the attempt's scratch folder (once); its local path."""
+        """Download `key` into the attempt's scratch folder (once); its local path.
+        FileNotFoundError when the store has no such object (as a local store's file)."""
         target = work_dir / ".inputs" / key
         if not target.exists():
-            self._download(key, target, "fetch a job's input")
+            try:
+                self._download(key, target, "fetch a job's input")
+            except StorageUnavailable as err:
+                if _missing(err):
+                    raise FileNotFoundError(f"{key}: no such file in the store") from None
+                raise
         return target
 
     def _download(self, key: str, target: Path, what: str) -> None:
@@ -356,7 +365,8 @@ class S3Store:
             )
             for page in pages:
                 for upload in page.get("Uploads", []):
-                    if upload["Initiated"].timestamp() < cutoff:
+                    began = self._began(upload)
+                    if time.time() - began >= self.options.staging_grace_seconds:
                         self.client.abort_multipart_upload(
                             Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                         )
@@ -366,6 +376,11 @@ class S3Store:
                 self.delete(key)
                 removed += 1
         return removed
+
+    def _began(self, upload: dict[str, Any]) -> float:
+        """When an unfinished upload began: the later of the server's word and first sight."""
+        seen = self._seen_uploads.setdefault(upload["UploadId"], time.time())
+        return max(float(upload["Initiated"].timestamp()), seen)
 
     def work_dir(self, job_id: str, attempt: int) -> Path:
         """An empty local folder for one attempt's inputs and outputs."""

@@ -212,7 +212,10 @@ def _video(run: Run, session: Session, video_id: str) -> Video:
 
 
 def _video_path(run: Run, video: Video) -> Path:
-    path = run.store.fetch(video.storage_key, run.work_dir)
+    try:
+        path = run.store.fetch(video.storage_key, run.work_dir)
+    except FileNotFoundError:  # an object store's; a local one's model/ reports itself
+        raise MissingInput(f"the stored file of {video.kind} {video.id} is missing") from None
     run.names[str(path)] = f"{video.kind} {video.id}"
     return path
 
