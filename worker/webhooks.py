@@ -78,7 +78,9 @@ class Deliverer:
     def attempt(self, delivery_id: int) -> None:
         """One POST of a claimed delivery, and its outcome written back."""
         with session_scope(self.sessions) as session:
-            delivery = session.get_one(WebhookDelivery, delivery_id)
+            delivery = session.get(WebhookDelivery, delivery_id)
+            if delivery is None:
+                return  # its job was deleted meanwhile, and its deliveries with it
             job = session.get_one(Job, delivery.job_id)
             if delivery.payload is None:
                 delivery.payload = job_document(session=session, job=job).decode()
@@ -91,7 +93,9 @@ class Deliverer:
         )
         result = {"attempt": number, **result}
         with session_scope(self.sessions) as session:
-            delivery = session.get_one(WebhookDelivery, delivery_id)
+            delivery = session.get(WebhookDelivery, delivery_id)
+            if delivery is None:
+                return
             outbox.record_attempt(
                 session=session, delivery=delivery, attempt=result, backoff=self.backoff
             )
