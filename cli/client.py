@@ -139,17 +139,22 @@ class Client:
         """Delete a finished job and its artifacts (its model stays)."""
         self._json("DELETE", f"/v1/jobs/{job_id}")
 
-    def events(self, job_id: str, after: int = 0) -> Iterator[JobEventRead]:
+    def events(
+        self, job_id: str, after: int = 0, *, timeout: float | None = None
+    ) -> Iterator[JobEventRead]:
         """The job's events from `after` on, live (server-sent events) until it ends; a
-        dropped stream is resumed from the last event seen."""
+        dropped stream is resumed from the last event seen. TimeoutError past `timeout` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         failures = 0
         while True:
             try:
-                for event in self._stream_events(job_id, after):
+                for event in self._stream_events(job_id, after, deadline):
                     after, failures = event.id, 0
                     yield event
                 return
             except httpx.TransportError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"job {job_id} has not ended in {timeout} s") from None
                 # the server restarted or a proxy cut the stream: resume where it stopped
                 failures += 1
                 if failures > RECONNECTS:
@@ -163,13 +168,11 @@ class Client:
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
     ) -> JobRead:
-        """Follow the job until it ends; `on_progress` gets each progress event's data."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for event in self.events(job_id):
+        """Follow the job until it ends; `on_progress` gets each progress event's data.
+        TimeoutError if it still runs after `timeout` seconds."""
+        for event in self.events(job_id, timeout=timeout):
             if event.kind == "progress" and on_progress is not None:
                 on_progress(event.data)
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"job {job_id} still runs after {timeout} s")
         return self.get_job(job_id)
 
     # models
@@ -220,14 +223,20 @@ class Client:
                 for block in response.iter_bytes(CHUNK):
                     f.write(block)
 
-    def _stream_events(self, job_id: str, after: int) -> Iterator[JobEventRead]:
+    def _stream_events(
+        self, job_id: str, after: int, deadline: float | None
+    ) -> Iterator[JobEventRead]:
         headers = {"Accept": "text/event-stream", "Last-Event-ID": str(after)}
-        timeout = httpx.Timeout(self.http.timeout.connect, read=60.0)
+        # keep-alives come every 15 s; a deadline sooner than a minute ends the read then
+        read = 60.0 if deadline is None else min(60.0, max(0.1, deadline - time.monotonic()))
+        timeout = httpx.Timeout(self.http.timeout.connect, read=read)
         url = f"/v1/jobs/{job_id}/events"
         with self.http.stream("GET", url, headers=headers, timeout=timeout) as response:
             _raise_for_error(response, read=True)
             kind = None
             for line in response.iter_lines():
+                if deadline is not None and time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the deadline passed")  # see `events`
                 if line.startswith("event: "):
                     kind = line.removeprefix("event: ")
                 elif line.startswith("data: ") and kind == "end":

@@ -32,6 +32,8 @@ def test_every_call_with_a_key(
             job = dg.train([video.id], TINY_TRAIN)
             assert queue.sent == [(job.id, "train")]
             assert [j.id for j in dg.list_jobs(status="queued", type="train").items] == [job.id]
+            with pytest.raises(TimeoutError):  # nobody runs it: the test's queue sends nothing
+                dg.wait(job.id, timeout=1)
             assert dg.list_jobs(status="running").items == []
             with pytest.raises(ApiError) as in_use:
                 dg.delete_video(video.id)

@@ -53,6 +53,8 @@ def test_metrics_parse_and_move_with_jobs_and_uploads(
     finished = {"type": "train", "status": "succeeded"}
     assert value(after, "dyngen_job_duration_seconds_count", **finished) == 1
     assert value(after, "dyngen_job_duration_seconds_bucket", **finished, le="+Inf") == 1
+    assert value(after, "dyngen_job_duration_seconds_bucket", **finished, le="1.0") == 1
+    assert 0 <= value(after, "dyngen_job_duration_seconds_sum", **finished) < 1
     posted = {"method": "POST", "route": "/v1/videos", "status": "201"}
     assert value(after, "dyngen_http_request_duration_seconds_count", **posted) == 1
     by_id = {"method": "GET", "route": "/v1/jobs/{job_id}", "status": "404"}
