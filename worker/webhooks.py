@@ -47,6 +47,10 @@ class Deliverer:
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="webhook-deliverer", daemon=True)
+        # one client for all POSTs: building one (its TLS context) costs more than a POST
+        self._http = httpx.Client(
+            timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
+        )
 
     def start(self) -> None:
         """Start the thread."""
@@ -56,6 +60,8 @@ class Deliverer:
         """Stop the thread (it ends after the POST in flight, if any)."""
         self._stop.set()
         self._thread.join(timeout=self.settings.webhook_timeout_seconds + 5)
+        if not self._thread.is_alive():
+            self._http.close()
 
     def deliver_due(self) -> int:
         """Attempt every delivery now due that no other worker took; returns how many."""
@@ -149,16 +155,13 @@ class Deliverer:
             **extra,
         }
         extensions = {"sni_hostname": parts.host} if parts.scheme == "https" else {}
-        with httpx.Client(
-            timeout=self.settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False
-        ) as client:
-            url = f"{parts.scheme}://{literal}:{parts.port}{parts.target}"
-            # streamed and never read: only the status counts, and a receiver answering
-            # with gigabytes costs the worker nothing
-            with client.stream(
-                "POST", url, content=body, headers=headers, extensions=extensions
-            ) as response:
-                return response.status_code
+        url = f"{parts.scheme}://{literal}:{parts.port}{parts.target}"
+        # streamed and never read: only the status counts, and a receiver answering with
+        # gigabytes costs the worker nothing
+        with self._http.stream(
+            "POST", url, content=body, headers=headers, extensions=extensions
+        ) as response:
+            return response.status_code
 
     def _loop(self) -> None:
         poll = self.settings.webhook_poll_seconds
