@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -55,6 +57,16 @@ _read_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaph
 )
 MAX_EVENT_ID = 2**63 - 1  # a BIGINT
 SSE_KEEPALIVE_SECONDS = 15.0
+
+
+def _digits_only(value: object) -> object:
+    """An event id written "3.0" is refused, not read as 3: the spec says integer."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]+", value):
+        raise ValueError("must be a whole number written in digits")
+    return value
+
+
+EventId = Annotated[int, BeforeValidator(_digits_only)]
 
 
 def job_reads(session: Session, rows: list[Job]) -> list[JobRead]:
@@ -302,9 +314,9 @@ def job_events(
     caller: CallerDep,
     services: ServicesDep,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID, description="last event id seen")] = 0,
+    after: Annotated[EventId, Query(ge=0, le=MAX_EVENT_ID, description="last event id seen")] = 0,
     accept: Annotated[str, Header()] = "application/json",
-    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_EVENT_ID)] = None,
+    last_event_id: Annotated[EventId | None, Header(ge=0, le=MAX_EVENT_ID)] = None,
 ) -> EventPage | StreamingResponse:
     """Progress history after `after`; with `Accept: text/event-stream`, a live stream."""
     jobs.get_job(session=session, owner_id=caller.owner_id, job_id=job_id)
