@@ -22,7 +22,7 @@ from core.tables import Job, JobEvent, utcnow
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STATUSES = ("queued", "running", *sorted(TERMINAL))
-TYPES = ("train", "synthesize")
+TYPES = ("train", "synthesize", "animate")
 MAX_ATTEMPTS = 3  # lost workers before a job fails `worker_lost` (DYNGEN_MAX_ATTEMPTS)
 
 

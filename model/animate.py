@@ -12,14 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, Strict, model_validator
 
+from model.animate_config import AnimateConfig
 from model.checkpoint import CHECKPOINT_FORMAT, Checkpoint, load_checkpoint, model_format
-from model.config import STRICT, SynthesisConfig
 from model.device import resolve_device
 from model.errors import DyngenError
 from model.learner import use_bf16
@@ -30,32 +28,6 @@ from model.synthesis import SynthesisRecorder
 from model.video_io import to_tensor_scale, to_uint8
 
 FIT_STREAM = 4099  # restarts draw from a stream of their own, apart from the rollout's noise
-
-
-class AnimateConfig(BaseModel):
-    """What to make of one image: the videos, and how hard to fit their first frame."""
-
-    model_config = STRICT
-
-    frames: int = Field(120, ge=1, le=100_000, description="frames per video, the image first")
-    num_videos: int = Field(1, ge=1, le=256)
-    fps: float = Field(25.0, gt=0, le=240)
-    formats: tuple[Literal["mp4", "gif"], ...] = Field(("mp4",), min_length=1, strict=False)
-    seed: Annotated[int, Strict()] = Field(0, ge=0, le=2**63 - 1)
-    steps: int = Field(300, ge=1, le=5000, description="gradient steps per restart")
-    restarts: int = Field(4, ge=1, le=64, description="fits from fresh prior draws; best kept")
-    learning_rate: float = Field(0.05, gt=0, le=10)
-    noise_scale: float = Field(1.0, ge=0, le=10)
-
-    @model_validator(mode="after")
-    def _check_formats(self) -> AnimateConfig:
-        self.synthesis()  # the same rules as synthesis (each format once)
-        return self
-
-    def synthesis(self) -> SynthesisConfig:
-        """The synthesis settings of the rollout."""
-        fields = ("frames", "num_videos", "fps", "formats", "noise_scale")
-        return SynthesisConfig.model_validate({k: getattr(self, k) for k in fields})
 
 
 @dataclass

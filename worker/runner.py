@@ -99,6 +99,10 @@ def _execute(run: Run) -> None:
         try:
             if run.job.type == "train":
                 _train(run, reporter)
+            elif run.job.type == "animate":
+                from worker.animate import run_animate
+
+                run_animate(run, reporter)
             else:
                 _synthesize(run, reporter)
         except jobs.LeaseLost:

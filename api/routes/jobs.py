@@ -21,8 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import CallerDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.quotas import Slot
+from api.routes.animate import create_animate_job
 from api.routes.common import Cursor, Limit, PathId, artifact_read
 from api.schemas import (
+    AnimateJobCreate,
     EventPage,
     JobCreate,
     JobEventRead,
@@ -37,7 +39,7 @@ from core.db import session_scope
 from core.errors import Invalid
 from core.tables import Artifact, Job, Video
 from model.errors import MaskError
-from model.masks import check_mask_fits
+from model.masks import ClipWindow, check_mask_fits
 
 log = logging.getLogger("dyngen.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -115,7 +117,7 @@ def _check_train(
         video = videos.get_video(session=session, owner_id=owner_id, video_id=video_id)
         if video.kind != "video":
             raise Invalid(
-                f"video_ids: {video_id} is a mask file, not a video",
+                f"video_ids: {video_id} is a {video.kind} file, not a video",
                 code="not_a_video",
                 details=[{"field": "video_ids", "id": video_id}],
             )
@@ -128,6 +130,12 @@ def _check_train(
         mask_file = videos.get_video(
             session=session, owner_id=owner_id, video_id=body.mask.video_id
         )
+        if mask_file.kind == "image":
+            raise Invalid(
+                f"mask.video_id: {mask_file.id} is a still image, not a mask",
+                code="mask_mismatch",
+                details=[{"field": "mask.video_id", "id": mask_file.id}],
+            )
         _check_mask_fits(body, mask_file, sources[0])
     spec = None if body.mask is None else body.mask.model_dump(mode="json")
     estimate = budget.train_estimate(body.config, sources, spec, mask_file)
@@ -141,7 +149,7 @@ def _check_mask_fits(body: TrainJobCreate, mask: Video, source: Video) -> None:
         check_mask_fits(
             f"mask.video_id {mask.id}",
             (mask.frames, mask.height, mask.width),
-            frames=body.config.frames,
+            frames=ClipWindow(body.config.frames, body.config.start, body.config.every),
             # the worker crops a non-square mask like the first training video
             source_size=(source.width, source.height),
         )
@@ -186,7 +194,7 @@ def create_job(
     services: ServicesDep,
     session: SessionDep,
 ) -> JobRead:
-    """Queue a training or synthesis job; the worker picks it up after the commit."""
+    """Queue a training, synthesis or animation job; the worker picks it up after the commit."""
     if isinstance(body, TrainJobCreate):
         body = _check_train(body, caller.owner_id, services, session)
         job = jobs.create_job(
@@ -198,6 +206,8 @@ def create_job(
             video_ids=list(body.video_ids),
             mask=None if body.mask is None else body.mask.model_dump(mode="json"),
         )
+    elif isinstance(body, AnimateJobCreate):
+        job = create_animate_job(body, caller.owner_id, services, session)
     else:
         _check_synthesize(body, caller.owner_id, services, session)
         job = jobs.create_job(
@@ -237,7 +247,7 @@ def list_jobs(
     status: Annotated[
         Literal["queued", "running", "succeeded", "failed", "cancelled"] | None, Query()
     ] = None,
-    type: Annotated[Literal["train", "synthesize"] | None, Query()] = None,
+    type: Annotated[Literal["train", "synthesize", "animate"] | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[JobRead]:
