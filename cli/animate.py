@@ -8,7 +8,17 @@ from typing import Any
 
 import click
 
-from cli.offline import fail_cleanly, print_summary
+from cli.offline import (
+    RECOVERY_SUMMARY,
+    build_mask,
+    build_train_config,
+    fail_cleanly,
+    mask_options,
+    print_summary,
+    run_options,
+    run_training,
+    train_options,
+)
 
 
 @click.command()
@@ -74,6 +84,44 @@ def _read_image(path: Path, frame_index: int | None, size: int, resize: str) -> 
     return read_still(path, size, resize)
 
 
+@click.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@run_options
+@mask_options
+@train_options
+@fail_cleanly
+def inpaint(
+    video: Path,
+    out: Path,
+    seed: int,
+    device: str,
+    resume: bool,
+    resume_every: int,
+    mask_file: Path | None,
+    missing_frames: str | None,
+    boxes: tuple[str, ...],
+    **options: Any,
+) -> None:
+    """Remove a moving object from VIDEO: its pixels (--mask, white / 1 = the object; a mask
+    of the whole clip, whatever part is trained on) are filled by a model of the rest.
+
+    Writes what `recover` writes (recovered.mp4 is the cleaned clip) plus side_by_side.mp4
+    (original | cleaned) and inpainting.png. Unless set: the whole clip (up to 300 frames),
+    stretched to a square like the authors' masks, 300 epochs, and recover's defaults.
+    """
+    from model.inpaint import side_by_side, with_inpaint_defaults
+
+    mask = build_mask(mask_file, missing_frames, boxes)
+    if mask is None:
+        raise click.ClickException("inpaint needs a mask of the object: --mask FILE or --box")
+    config = with_inpaint_defaults(build_train_config(options, masked=True), video)
+    result = run_training(config, [video], out, mask, seed, device, resume, resume_every)
+    recovered = next(f.path for f in result.files if f.kind == "recovered_video")
+    result.files += side_by_side(video, recovered, config, out)
+    print_summary(result, RECOVERY_SUMMARY)
+
+
 def register(group: click.Group) -> None:
     """Add the commands to the `dyngen` group."""
     group.add_command(animate)
+    group.add_command(inpaint)
