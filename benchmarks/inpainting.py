@@ -49,6 +49,21 @@ def mae(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
     return float(np.abs(a.astype(np.float64) - b)[where].mean())
 
 
+def decoded_chains(checkpoint: Path) -> np.ndarray:
+    """The model's own fill: the clip decoded from its last chains, (T, S, S, 3) uint8."""
+    from model.checkpoint import load_checkpoint
+    from model.learner import use_bf16
+    from model.residual import decode_chains
+
+    ckpt = load_checkpoint(checkpoint)
+    assert ckpt.chains is not None, "a training run saves its chains"
+    bf16 = use_bf16(ckpt.config.precision, ckpt.initial_state.device)
+    frames = decode_chains(
+        ckpt.model, ckpt.initial_state, ckpt.chains, ckpt.content, ckpt.config.chunk, bf16
+    )
+    return to_uint8(frames[0].numpy())
+
+
 def main() -> None:
     """Train on the clip with the object and the walking box hidden; print the errors."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -84,6 +99,7 @@ def main() -> None:
     visible = ~(person | hidden)
     interpolated = to_uint8(linear_interpolation_fill(to_tensor_scale(clip), visible[:, None]))
     side_by_side(args.video, args.out / "recovered.mp4", config, args.out)
+    model_fill = decoded_chains(args.out / "model.safetensors")
     report = {
         "config": {k: getattr(config, k) for k in ("image_size", "frames", "epochs", "resize")},
         "scored_pixels": int(scored.sum()),
@@ -92,6 +108,7 @@ def main() -> None:
             through_mp4(interpolated, args.out / "interp.mp4"), clip, scored
         ),
         "error_interpolation_exact": mae(interpolated, clip, scored),
+        "error_model_last_sample_exact": mae(model_fill, clip, scored),
         "error_codec_floor": mae(through_mp4(clip, args.out / "clip.mp4"), clip, scored),
         "blend": result.metrics.get("blend"),
         "seconds": result.metrics.get("seconds"),

@@ -107,7 +107,7 @@ def inpaint(
 
     Writes what `recover` writes (recovered.mp4 is the cleaned clip) plus side_by_side.mp4
     (original | cleaned) and inpainting.png. Unless set: the whole clip (up to 300 frames),
-    stretched to a square like the authors' masks, 300 epochs, and recover's defaults.
+    stretched to a square like the authors' masks, 100 epochs, and recover's defaults.
     """
     from model.inpaint import side_by_side, with_inpaint_defaults
 

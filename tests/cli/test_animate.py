@@ -78,6 +78,6 @@ def test_inpaint_defaults_take_the_whole_clip_stretched(clip: Path) -> None:
     from model.inpaint import with_inpaint_defaults
 
     config = with_inpaint_defaults(TrainConfig.model_validate({"every": 2}), clip)
-    assert (config.frames, config.resize, config.epochs) == (12, "stretch", 300)
+    assert (config.frames, config.resize, config.epochs) == (12, "stretch", 100)
     kept = with_inpaint_defaults(TrainConfig.model_validate({"frames": 5, "epochs": 7}), clip)
     assert (kept.frames, kept.epochs) == (5, 7)
