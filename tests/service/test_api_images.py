@@ -11,7 +11,7 @@ from PIL import Image
 
 from api.app import create_app
 from core.settings import Settings
-from tests.service.conftest import RecordingQueue, assert_error, upload
+from tests.service.conftest import RecordingQueue, assert_error, upload, write_clip
 from tests.service.test_attacks import assert_nothing_stored, post_file
 
 
@@ -75,3 +75,13 @@ def test_animate_bodies_name_one_still(client: TestClient, tmp_path: Path) -> No
     train = {"type": "train", "video_ids": [image["id"]], "config": {"image_size": 16}}
     error = assert_error(client.post("/v1/jobs", json=train), 422, "not_a_video")
     assert "image" in error["message"]
+    # nor a mask
+    clip = upload(client, write_clip(tmp_path / "clip.mp4"))
+    masked = {
+        "type": "train",
+        "video_ids": [clip["id"]],
+        "config": {"image_size": 16, "frames": 8},
+        "mask": {"kind": "upload", "video_id": image["id"]},
+    }
+    error = assert_error(client.post("/v1/jobs", json=masked), 422, "mask_mismatch")
+    assert "still image" in error["message"]
