@@ -9,7 +9,7 @@ import numpy as np
 
 from model.config import TrainConfig
 from model.outputs import OutputFile, describe
-from model.pipeline import frame_count
+from model.pipeline import TrainResult, fit_to_videos, frame_count
 from model.video_io import read_clips, read_video, write_grid, write_video
 
 # What an inpainting run gets unless its config names the field (QUALITY.md, inpainting):
@@ -52,3 +52,12 @@ def _fps(path: Path) -> float:
     from model.video_io import stream_info
 
     return stream_info(path).fps or 25.0
+
+
+def add_side_by_side(
+    result: TrainResult, config: TrainConfig, videos: list[Path], out: Path
+) -> None:
+    """Add the side-by-side video and grid of a masked run's first video to its files."""
+    recovered = [f.path for f in result.files if f.kind == "recovered_video"]
+    if recovered:
+        result.files += side_by_side(videos[0], recovered[0], fit_to_videos(config, videos), out)

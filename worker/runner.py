@@ -255,6 +255,10 @@ def _train(run: Run, reporter: Reporter) -> None:
         resume_path=resume,
         resume_every=run.settings.resume_every,
     )
+    if mask is not None:  # the clip beside its recovered (inpainted) version
+        from model.inpaint import add_side_by_side
+
+        add_side_by_side(result, config, videos, run.work_dir)
     metrics = jsonable({**result.metrics, "warnings": result.warnings})
     # Finish first: it locks the row and proves the lease is still ours before any file
     # moves into the store; outputs and rows commit together or not at all.

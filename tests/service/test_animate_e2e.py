@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 
 from tests.service.conftest import TINY_TRAIN, free_port
-from tests.service.flows import download, finished, ok, upload
-from tests.service.processes import service_env, serving
+from tests.service.flows import decoded_frames, download, finished, ok, upload
+from tests.service.processes import Process, service_env, serving
 
 ANIMATE = {"frames": 12, "num_videos": 2, "fps": 10, "formats": ["mp4"], "seed": 3, "steps": 20}
 
@@ -68,4 +68,28 @@ def test_animate_a_still_and_a_videos_frame(tmp_path: Path, clip: Path) -> None:
         )
         wrong = http.post("/v1/jobs", json=body | {"image_id": video_id})
         assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "not_a_image"
+        masked_run_with_a_mask_of_the_whole_clip(http, video_id, tmp_path, serve)
     assert "Traceback" not in serve.log.read_text(), serve.tail()
+
+
+def masked_run_with_a_mask_of_the_whole_clip(
+    http: httpx.Client, video_id: str, tmp_path: Path, serve: Process
+) -> None:
+    """A 10-frame mask of the 10-frame clip, trained on 4 frames from frame 2 every 2nd: the
+    mask is aligned, and the job returns the clip beside its inpainted version."""
+    occluded = np.zeros((10, 16, 16), np.uint8)
+    occluded[:, 4:10, 4:10] = 1
+    np.save(tmp_path / "mask.npy", occluded)
+    mask_id = upload(http, tmp_path / "mask.npy")
+    config = TINY_TRAIN | {"frames": 4, "start": 2, "every": 2, "chunk_length": 4}
+    body = {
+        "type": "train",
+        "video_ids": [video_id],
+        "config": config,
+        "mask": {"kind": "upload", "video_id": mask_id},
+    }
+    job = finished(http, ok(http.post("/v1/jobs", json=body), 202)["id"], 120, serve)
+    assert job["status"] == "succeeded", job
+    kinds = {a["kind"]: a for a in job["artifacts"]}
+    assert {"recovered_video", "side_by_side_video", "inpainting_grid"} <= set(kinds)
+    assert decoded_frames(download(http, kinds["side_by_side_video"])) == [(34, 16)] * 4
