@@ -86,6 +86,12 @@ def _read_image(path: Path, frame_index: int | None, size: int, resize: str) -> 
 
 @click.command()
 @click.argument("video", type=click.Path(path_type=Path))
+@click.option(
+    "--boxes",
+    "boxes_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON list, one [x, y, w, h] (fractions) or null per frame of the whole clip",
+)
 @run_options
 @mask_options
 @train_options
@@ -100,6 +106,7 @@ def inpaint(
     mask_file: Path | None,
     missing_frames: str | None,
     boxes: tuple[str, ...],
+    boxes_file: Path | None,
     **options: Any,
 ) -> None:
     """Remove a moving object from VIDEO: its pixels (--mask, white / 1 = the object; a mask
@@ -109,11 +116,16 @@ def inpaint(
     (original | cleaned) and inpainting.png. Unless set: the whole clip (up to 300 frames),
     stretched to a square like the authors' masks, 100 epochs, and recover's defaults.
     """
-    from model.inpaint import side_by_side, with_inpaint_defaults
+    from model.inpaint import boxes_to_mask, side_by_side, with_inpaint_defaults
 
+    if boxes_file is not None:
+        if mask_file is not None:
+            raise click.ClickException("give one of --mask or --boxes")
+        config = build_train_config(dict(options), masked=True)
+        mask_file = boxes_to_mask(boxes_file, config.image_size, out)
     mask = build_mask(mask_file, missing_frames, boxes)
     if mask is None:
-        raise click.ClickException("inpaint needs a mask of the object: --mask FILE or --box")
+        raise click.ClickException("inpaint needs a mask of the object: --mask, --boxes or --box")
     config = with_inpaint_defaults(build_train_config(options, masked=True), video)
     result = run_training(config, [video], out, mask, seed, device, resume, resume_every)
     recovered = next(f.path for f in result.files if f.kind == "recovered_video")

@@ -61,3 +61,38 @@ def add_side_by_side(
     recovered = [f.path for f in result.files if f.kind == "recovered_video"]
     if recovered:
         result.files += side_by_side(videos[0], recovered[0], fit_to_videos(config, videos), out)
+
+
+def boxes_to_mask(boxes_file: Path, size: int, out: Path) -> Path:
+    """A JSON list with one box per frame of the clip ([x, y, width, height] in fractions of
+    the frame, or null where the object is absent) written as a (T, S, S) .npy mask of the
+    whole clip, which the run aligns like any other."""
+    import json
+
+    from model.errors import MaskError
+
+    try:
+        boxes = json.loads(Path(boxes_file).read_text())
+    except (OSError, ValueError) as err:
+        raise MaskError(f"{boxes_file}: not a readable JSON list of boxes ({err})") from None
+    if not isinstance(boxes, list) or not boxes:
+        raise MaskError(f"{boxes_file}: expected a list with one box (or null) per frame")
+    occluded = np.zeros((len(boxes), size, size), np.uint8)
+    for t, box in enumerate(boxes):
+        if box is None:
+            continue
+        if not (isinstance(box, list) and len(box) == 4 and all(_fraction(v) for v in box)):
+            raise MaskError(f"{boxes_file}: frame {t}: expected [x, y, width, height] in 0..1")
+        x, y, w, h = box
+        x0, y0 = round(x * size), round(y * size)
+        occluded[
+            t, y0 : max(y0 + 1, round((y + h) * size)), x0 : max(x0 + 1, round((x + w) * size))
+        ] = 1
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "boxes-mask.npy"
+    np.save(path, occluded)
+    return path
+
+
+def _fraction(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1

@@ -81,3 +81,22 @@ def test_inpaint_defaults_take_the_whole_clip_stretched(clip: Path) -> None:
     assert (config.frames, config.resize, config.epochs) == (12, "stretch", 100)
     kept = with_inpaint_defaults(TrainConfig.model_validate({"frames": 5, "epochs": 7}), clip)
     assert (kept.frames, kept.epochs) == (5, 7)
+
+
+def test_inpaint_with_per_frame_boxes_of_the_whole_clip(tmp_path: Path, clip: Path) -> None:
+    boxes = [[0.1 + 0.02 * t, 0.25, 0.25, 0.25] if t % 3 else None for t in range(24)]
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    out = tmp_path / "i"
+    code, output = run(
+        "inpaint", str(clip), "--boxes", str(tmp_path / "boxes.json"), "--out", str(out),
+        "--epochs", "1", "--start", "3", "--frames", "8", *TINY[:2], *TINY[4:],
+    )  # fmt: skip
+    assert code == 0, output
+    mask = np.load(out / "boxes-mask.npy")
+    assert mask.shape == (24, 16, 16) and mask[3].sum() == 0 and mask[4].sum() == 16
+    assert probe_video(out / "side_by_side.mp4").frames == 8
+    (tmp_path / "bad.json").write_text(json.dumps([[0.1, 0.2, 2, 0.1]]))
+    code, output = run(
+        "inpaint", str(clip), "--boxes", str(tmp_path / "bad.json"), "--out", str(out)
+    )
+    assert code == 1 and "frame 0: expected [x, y, width, height]" in error_line(output)
