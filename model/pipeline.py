@@ -102,6 +102,8 @@ def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | Non
             image_size=config.image_size,
             source_size=(header.width, header.height),
             resize=config.resize,
+            start=config.start,
+            every=config.every,
         )
         visible = np.broadcast_to(one, clips.shape[:4]).copy()
     return TrainingData(clips, visible, header.fps / config.every)

@@ -102,6 +102,10 @@ def _execute(run: Run) -> None:
         try:
             if run.job.type == "train":
                 _train(run, reporter)
+            elif run.job.type == "animate":
+                from worker.animate import run_animate
+
+                run_animate(run, reporter)
             else:
                 _synthesize(run, reporter)
         except jobs.LeaseLost:
@@ -270,6 +274,10 @@ def _train(run: Run, reporter: Reporter) -> None:
             run.settings, run.sessions, run.store, run.job, run.worker
         ),
     )
+    if mask is not None:  # the clip beside its recovered (inpainted) version
+        from model.inpaint import add_side_by_side
+
+        add_side_by_side(result, config, videos, run.work_dir)
     metrics = jsonable(
         {**result.metrics, "warnings": result.warnings, "torch_threads": threads.current()}
     )

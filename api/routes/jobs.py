@@ -24,8 +24,10 @@ from api.deps import Caller, CallerDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeyHeader, run_once
 from api.quotas import Slot
+from api.routes.animate import create_animate_job
 from api.routes.common import Cursor, Limit, PathId
 from api.schemas import (
+    AnimateJobCreate,
     EventPage,
     JobCreate,
     JobEventRead,
@@ -42,7 +44,7 @@ from core.errors import Invalid
 from core.job_view import job_json
 from core.tables import Artifact, Job, Video
 from model.errors import MaskError
-from model.masks import check_mask_fits
+from model.masks import ClipWindow, check_mask_fits
 
 log = logging.getLogger("dyngen.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -101,7 +103,7 @@ def _check_train(
         video = videos.get_video(session=session, owner_id=owner_id, video_id=video_id)
         if video.kind != "video":
             raise Invalid(
-                f"video_ids: {video_id} is a mask file, not a video",
+                f"video_ids: {video_id} is a {video.kind} file, not a video",
                 code="not_a_video",
                 details=[{"field": "video_ids", "id": video_id}],
             )
@@ -114,6 +116,12 @@ def _check_train(
         mask_file = videos.get_video(
             session=session, owner_id=owner_id, video_id=body.mask.video_id
         )
+        if mask_file.kind == "image":
+            raise Invalid(
+                f"mask.video_id: {mask_file.id} is a still image, not a mask",
+                code="mask_mismatch",
+                details=[{"field": "mask.video_id", "id": mask_file.id}],
+            )
         _check_mask_fits(body, mask_file, sources[0])
     spec = None if body.mask is None else body.mask.model_dump(mode="json")
     estimate = budget.train_estimate(body.config, sources, spec, mask_file)
@@ -127,7 +135,7 @@ def _check_mask_fits(body: TrainJobCreate, mask: Video, source: Video) -> None:
         check_mask_fits(
             f"mask.video_id {mask.id}",
             (mask.frames, mask.height, mask.width),
-            frames=body.config.frames,
+            frames=ClipWindow(body.config.frames, body.config.start, body.config.every),
             # the worker crops a non-square mask like the first training video
             source_size=(source.width, source.height),
         )
@@ -182,7 +190,7 @@ def create_job(
     session: SessionDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JobRead | Response:
-    """Queue a training or synthesis job; the worker picks it up after the commit."""
+    """Queue a training, synthesis or animation job; the worker picks it up after the commit."""
     return run_once(
         services,
         caller.owner_id,
@@ -195,7 +203,7 @@ def create_job(
 
 
 def _create_job(
-    body: TrainJobCreate | SynthesizeJobCreate,
+    body: TrainJobCreate | SynthesizeJobCreate | AnimateJobCreate,
     caller: Caller,
     services: Services,
     session: Session,
@@ -212,6 +220,8 @@ def _create_job(
             mask=None if body.mask is None else body.mask.model_dump(mode="json"),
             webhook=checked_webhook(body.webhook, caller.owner_id, services, session),
         )
+    elif isinstance(body, AnimateJobCreate):
+        job = create_animate_job(body, caller.owner_id, services, session)
     else:
         model_id = _check_synthesize(body, caller.owner_id, services, session)
         job = jobs.create_job(
@@ -253,7 +263,7 @@ def list_jobs(
     status: Annotated[
         Literal["queued", "running", "succeeded", "failed", "cancelled"] | None, Query()
     ] = None,
-    type: Annotated[Literal["train", "synthesize"] | None, Query()] = None,
+    type: Annotated[Literal["train", "synthesize", "animate"] | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[JobRead]:
