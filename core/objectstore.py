@@ -33,6 +33,7 @@ from core.storage import (
     scratch_leftovers,
     sweep_staged_files,
 )
+from model.config import RESUME_FILE
 
 log = logging.getLogger("dyngen.storage")
 PART_BYTES = 8 * 1024 * 1024  # S3 wants parts of 5 MiB or more (but the last)
@@ -400,11 +401,11 @@ class S3Store:
             shutil.rmtree(path, ignore_errors=True)
 
     def _resume_key(self, job_id: str) -> str:
-        return f"resume/{job_id}/resume.state"
+        return f"resume/{job_id}/{RESUME_FILE}"
 
     def resume_path(self, job_id: str) -> Path:
         """A local copy of the job's resume state from the store (absent when it has none)."""
-        path = self.root / "resume" / job_id / "resume.state"
+        path = self.root / "resume" / job_id / RESUME_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._download(self._resume_key(job_id), path, "read a job's resume state")
@@ -416,7 +417,7 @@ class S3Store:
 
     def save_resume(self, job_id: str) -> None:
         """Upload the local resume state, so another machine can continue the job."""
-        path = self.root / "resume" / job_id / "resume.state"
+        path = self.root / "resume" / job_id / RESUME_FILE
         if path.exists():
             with storage_call("save a job's resume state"):
                 self.client.upload_file(str(path), self.bucket, self.full(self._resume_key(job_id)))
