@@ -7,12 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from core import budget, jobs
-from core.artifacts import Publication
+from core import budget
 from core.db import session_scope
 from model.animate_config import SOURCE_FRAME
 from worker.progress import Reporter
-from worker.runner import Run, _checkpoint, _store_output, _video, _video_path, jsonable
+from worker.runner import Run, _checkpoint, _video, _video_path, publish_videos
 
 
 def run_animate(run: Run, reporter: Reporter) -> None:
@@ -39,18 +38,7 @@ def run_animate(run: Run, reporter: Reporter) -> None:
         device=run.settings.device,
         on_progress=reporter.on_frames,
     )
-    with Publication(run.store) as publication, session_scope(run.sessions) as session:
-        job = jobs.finish_job(
-            session=session,
-            job_id=run.job.id,
-            worker=run.worker,
-            status="succeeded",
-            metrics=jsonable(result.metrics),
-        )
-        if job.status == "succeeded":  # not cancelled at the last moment
-            for output in result.files:
-                _store_output(run, session, publication, output)
-    run.store.drop_job_files(run.job.id)
+    publish_videos(run, result)
 
 
 def _read_still(path: Path, frame: Any, size: int, resize: str, run: Run) -> np.ndarray:

@@ -332,6 +332,12 @@ def _synthesize(run: Run, reporter: Reporter) -> None:
         device=run.settings.device,
         on_progress=reporter.on_frames,
     )
+    publish_videos(run, result)
+
+
+def publish_videos(run: Run, result: Any) -> None:
+    """Finish the job with the result's metrics and publish its files with it (a synthesis
+    or an animation), then drop the job's scratch."""
     with Publication(run.store) as publication, session_scope(run.sessions) as session:
         job = jobs.finish_job(
             session=session,
@@ -340,7 +346,7 @@ def _synthesize(run: Run, reporter: Reporter) -> None:
             status="succeeded",
             metrics=jsonable(result.metrics),
         )
-        if job.status == "succeeded":
+        if job.status == "succeeded":  # not cancelled at the last moment
             for output in result.files:
                 _store_output(run, session, publication, output)
     run.store.drop_job_files(run.job.id)
