@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 
@@ -37,8 +37,13 @@ class Upload:
     @property
     def suffix(self) -> str:
         """The filename's extension if it is a plain one, else ''."""
-        suffix = PurePosixPath(self.filename).suffix.lower()
-        return suffix if SAFE_SUFFIX.match(suffix) else ""
+        return safe_suffix(self.filename)
+
+
+def safe_suffix(filename: str) -> str:
+    """The filename's extension if it is a plain one, else ''."""
+    suffix = PurePosixPath(filename).suffix.lower()
+    return suffix if SAFE_SUFFIX.match(suffix) else ""
 
 
 @dataclass
@@ -139,15 +144,24 @@ def _check_declared_length(request: Request, limit: int) -> None:
         raise too_large(limit)
 
 
-async def receive_upload(request: Request, store: Store, limit: int, idle_seconds: float) -> Upload:
-    """Stream the request's `file` part into a staged file; 4xx for anything but one file."""
+async def receive_upload(
+    request: Request,
+    store: Store,
+    limit: int,
+    idle_seconds: float,
+    key_for: Callable[[str], str] | None = None,
+) -> Upload:
+    """Stream the request's `file` part into a staged file; 4xx for anything but one file.
+    `key_for(suffix)` names the key it will be published at, once the file's name is known
+    (an object store then uploads it there directly, instead of copying it at publication)."""
     boundary = _boundary(request)
     _check_declared_length(request, limit)
     receiver = _FileReceiver(limit)
     parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
     staged = await run_in_threadpool(store.stage)
     try:
-        await _pump(_chunks(request, limit, idle_seconds), parser, receiver, staged)
+        chunks = _chunks(request, limit, idle_seconds)
+        await _pump(chunks, parser, receiver, staged, key_for)
     except BaseException:
         await run_in_threadpool(staged.discard)
         raise
@@ -157,7 +171,11 @@ async def receive_upload(request: Request, store: Store, limit: int, idle_second
     if staged.bytes == 0:
         await run_in_threadpool(staged.discard)
         raise ApiError(422, "empty_file", "the uploaded file is empty")
-    await run_in_threadpool(staged.sync)
+    try:
+        await run_in_threadpool(staged.sync)  # an object store: the last part is sent
+    except BaseException:
+        await run_in_threadpool(staged.discard)
+        raise
     return Upload(staged, receiver.filename or "upload")
 
 
@@ -206,11 +224,15 @@ async def _pump(
     parser: MultipartParser,
     receiver: _FileReceiver,
     staged: Staged,
+    key_for: Callable[[str], str] | None,
 ) -> None:
     """Feed the body to the parser and its file bytes to disk, one network chunk at a time."""
     try:
         async for chunk in chunks:
             parser.write(chunk)
+            if key_for is not None and receiver.found:
+                staged.name(key_for(safe_suffix(receiver.filename or "")))
+                key_for = None
             if receiver.pending:
                 blocks, receiver.pending = receiver.pending, []
                 await run_in_threadpool(_write_all, staged, blocks)

@@ -94,7 +94,8 @@ def upload_peak(env: dict[str, str], work: Path, path: Path) -> tuple[float, flo
         )
         took = time.perf_counter() - began
         if done.stdout != "201":
-            raise SystemExit(f"upload of {path.name} answered {done.stdout}: {done.stderr}")
+            tail = log.name and Path(log.name).read_text(errors="replace")[-3000:]
+            raise SystemExit(f"upload of {path.name} answered {done.stdout}: {done.stderr}\n{tail}")
         return before, peak_rss_mib(api.pid), took
     finally:
         api.terminate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import signal
@@ -19,7 +20,11 @@ from model.config import RESUME_EVERY, RESUME_FILE, SynthesisConfig
 F = TypeVar("F", bound=Callable[..., Any])
 
 # the flags' names before they were the config's field names: still taken, not shown
-TRAIN_ALIASES = {"--lr": "learning_rate", "--delta": "langevin_delta"}
+TRAIN_ALIASES = {
+    "--lr": "learning_rate",
+    "--delta": "langevin_delta",
+    "--components": "lds_components",  # `dyngen lds --components`
+}
 SYNTHESIS_ALIASES = {"--format": "formats"}
 
 
@@ -425,11 +430,23 @@ def synthesize(checkpoint: Path, out: Path, seed: int, device: str, **options: A
 )
 @click.option("--components", default=20, show_default=True, type=click.IntRange(1, 1024))
 @click.option(
+    "--process",
+    default="lds",
+    show_default=True,
+    type=click.Choice(["lds", "lds_noise"]),
+    help="lds_noise: plus per-pixel noise as strong as what the LDS leaves out",
+)
+@click.option(
     "--device", default="cpu", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])
 )
 @fail_cleanly
 def add_residual_command(
-    checkpoint: Path, videos: tuple[Path, ...], out: Path, components: int, device: str
+    checkpoint: Path,
+    videos: tuple[Path, ...],
+    out: Path,
+    components: int,
+    process: str,
+    device: str,
 ) -> None:
     """Fit the residual process (`--residual lds`) to a trained CHECKPOINT's VIDEO(s).
 
@@ -439,7 +456,7 @@ def add_residual_command(
     """
     from model.pipeline import add_residual
 
-    facts = add_residual(checkpoint, list(videos), out, components, device)
+    facts = add_residual(checkpoint, list(videos), out, components, device, process)
     click.echo(
         f"residual process of {facts['components']} components fitted in {facts['seconds']} s "
         f"(reconstruction motion ratio {facts['reconstruction_motion_ratio']:.3g}); wrote {out}"
@@ -505,7 +522,23 @@ def sample_clip(out: Path, frames: int, size: int, fps: float, seed: int) -> Non
     click.echo(f"wrote {out}: {frames} frames of {size}x{size} at {fps:g} fps", err=True)
 
 
+def method_alias(command: click.Command, name: str, method: str) -> click.Command:
+    """`command` under another name, its --method defaulting to `method` (`dyngen lds`)."""
+    alias = copy.copy(command)
+    alias.name = name
+    alias.help = f"The same as `dyngen {command.name} --method {method}`."
+    alias.short_help = f"dyngen {command.name} --method {method}"
+    alias.params = []
+    for param in command.params:
+        if param.name == "method":
+            param = copy.copy(param)
+            param.default = method
+        alias.params.append(param)
+    return alias
+
+
 def register(group: click.Group) -> None:
     """Add the offline commands to the `dyngen` group."""
     for command in (train, recover, synthesize, demo, sample_clip, add_residual_command):
         group.add_command(command)
+    group.add_command(method_alias(train, "lds", "lds"))  # the LDS baseline's old command

@@ -36,6 +36,9 @@ from core.storage import (
 
 log = logging.getLogger("dyngen.storage")
 PART_BYTES = 8 * 1024 * 1024  # S3 wants parts of 5 MiB or more (but the last)
+# Completing or copying a large object takes the server minutes (AWS documents it): those
+# calls wait this long for an answer, however short the usual timeout.
+SLOW_CALL_SECONDS = 600.0
 STAGING = "tmp/"
 
 
@@ -94,7 +97,7 @@ def _missing(err: BaseException) -> bool:
     return str(response.get("Error", {}).get("Code")) in {"404", "NoSuchKey", "NotFound"}
 
 
-def s3_client(endpoint: str | None, options: S3Options) -> Any:
+def s3_client(endpoint: str | None, options: S3Options, read_timeout: float = 0) -> Any:
     """A boto3 S3 client: endpoint and credentials from the standard AWS_* variables."""
     import boto3
     from botocore.config import Config
@@ -102,7 +105,7 @@ def s3_client(endpoint: str | None, options: S3Options) -> Any:
     custom = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     config = Config(
         connect_timeout=options.timeout_seconds,
-        read_timeout=options.timeout_seconds,
+        read_timeout=max(read_timeout, options.timeout_seconds),
         retries={"max_attempts": options.retries, "mode": "standard"},
         signature_version="s3v4",
         # MinIO, moto and most self-hosted servers answer path-style requests only
@@ -112,23 +115,35 @@ def s3_client(endpoint: str | None, options: S3Options) -> Any:
 
 
 class S3Staged:
-    """An upload streamed to a multipart upload part by part, with a local copy to probe."""
+    """An upload streamed to a multipart upload part by part, with a local copy to probe.
+
+    The multipart upload begins with the first part, at the key `name` gave (the key it will
+    be published at: completing it publishes it) or else at a staging key (then publishing
+    copies it)."""
 
     def __init__(self, store: S3Store) -> None:
         self._store = store
         self._local = StagedFile(store.uploads / f"upload-{uuid.uuid4().hex}.part")
         self.path = self._local.path
         self.key = store.full(f"{STAGING}upload-{uuid.uuid4().hex}.part")
+        self.upload_id: str | None = None
         self._buffer = bytearray()
         self._parts: list[dict[str, Any]] = []
         self._sealed = False
-        try:
+
+    def name(self, key: str) -> None:
+        """Upload to `key`, the store key it will be published at (before the first part)."""
+        if self.upload_id is None:
+            self.key = self._store.full(key)
+
+    def _begin(self) -> str:
+        if self.upload_id is None:
             with storage_call("start an upload"):
-                created = store.client.create_multipart_upload(Bucket=store.bucket, Key=self.key)
-        except BaseException:
-            self._local.discard()
-            raise
-        self.upload_id: str = created["UploadId"]
+                created = self._store.client.create_multipart_upload(
+                    Bucket=self._store.bucket, Key=self.key
+                )
+            self.upload_id = str(created["UploadId"])
+        return self.upload_id
 
     @property
     def bytes(self) -> int:
@@ -149,12 +164,13 @@ class S3Staged:
             self._send_part()
 
     def _send_part(self) -> None:
+        upload_id = self._begin()
         number = len(self._parts) + 1
         with storage_call("store an upload's part"):
             sent = self._store.client.upload_part(
                 Bucket=self._store.bucket,
                 Key=self.key,
-                UploadId=self.upload_id,
+                UploadId=upload_id,
                 PartNumber=number,
                 Body=bytes(self._buffer),
             )
@@ -173,7 +189,7 @@ class S3Staged:
         """Make the staged object visible (at its staging key)."""
         self.sync()
         with storage_call("finish an upload"):
-            self._store.client.complete_multipart_upload(
+            self._store.slow_client.complete_multipart_upload(
                 Bucket=self._store.bucket,
                 Key=self.key,
                 UploadId=self.upload_id,
@@ -182,6 +198,8 @@ class S3Staged:
 
     def abort(self) -> None:
         """Drop the multipart upload; a store that is down keeps it until the staging sweep."""
+        if self.upload_id is None:
+            return
         with contextlib.suppress(StorageUnavailable), storage_call("abort an upload"):
             self._store.client.abort_multipart_upload(
                 Bucket=self._store.bucket, Key=self.key, UploadId=self.upload_id
@@ -211,6 +229,11 @@ class S3Store:
             s3_client(options.public_endpoint, options) if options.public_endpoint else self.client
         )
 
+    @functools.cached_property
+    def slow_client(self) -> Any:
+        """A client for calls the server may take minutes to answer (complete, copy)."""
+        return s3_client(None, self.options, read_timeout=SLOW_CALL_SECONDS)
+
     def full(self, key: str) -> str:
         """The object key of the store key `key`."""
         if key.startswith("/") or ".." in key.split("/"):
@@ -228,21 +251,26 @@ class S3Store:
         return S3Staged(self)
 
     def publish(self, staged: Staged, key: str) -> None:
-        """Complete the upload and move it to `key`; on failure nothing is left behind."""
+        """Complete the upload at `key` (copied there if it was staged elsewhere); on failure
+        nothing is left behind."""
         assert isinstance(staged, S3Staged), "staged by this store"
+        copied = staged.key != self.full(key)
         try:
             staged.complete()
-            with storage_call("publish an upload"):
-                source = {"Bucket": self.bucket, "Key": staged.key}
-                self.client.copy(source, self.bucket, self.full(key))
+            if copied:
+                with storage_call("publish an upload"):
+                    source = {"Bucket": self.bucket, "Key": staged.key}
+                    self.slow_client.copy(source, self.bucket, self.full(key))
         except BaseException:
             staged.abort()
-            with contextlib.suppress(StorageUnavailable):
-                self._delete_object(staged.key)
+            if copied:
+                with contextlib.suppress(StorageUnavailable):
+                    self._delete_object(staged.key)
             staged.release()
             raise
-        with contextlib.suppress(StorageUnavailable):
-            self._delete_object(staged.key)  # else the staging sweep deletes it later
+        if copied:
+            with contextlib.suppress(StorageUnavailable):
+                self._delete_object(staged.key)  # else the staging sweep deletes it later
         staged.release()
 
     def adopt(self, source: Path, key: str) -> tuple[int, str]:

@@ -56,6 +56,8 @@ class Staged(Protocol):
     @property
     def sha256(self) -> str: ...
 
+    def name(self, key: str) -> None: ...
+
     def write(self, data: builtins.bytes) -> None: ...
 
     def sync(self) -> None: ...
@@ -114,6 +116,9 @@ class StagedFile:
         # The lock lives as long as the writing process: a file nobody holds it on was left
         # by an API that died mid-upload (`ArtifactStore.sweep_staging` deletes those).
         fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def name(self, key: str) -> None:
+        """Nothing to do: a local file gets its key when it is renamed."""
 
     def write(self, data: bytes) -> None:
         """Append `data` to the file and the hash."""

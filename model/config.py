@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
@@ -12,6 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, mode
 STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 Width = Annotated[int, Strict()]
 
+# The registry of training methods: name -> the module that trains, saves and loads its
+# models (model/methods.py says what it defines). A new method is a module and a line here.
+METHOD_MODULES: dict[str, str] = {
+    "abptt": "model.abptt",
+    "lds": "model.lds",
+}
+if TYPE_CHECKING:
+    MethodName = str
+else:  # `auto`: train the dynamic generator, fit the LDS, keep the better (model/choice.py)
+    MethodName = Literal[(*METHOD_MODULES, "auto")]
+
 
 # Presets fill the fields a config leaves unset. `faithful` is the plain port of the authors'
 # algorithm measured in docs/design.md (5.1): ReLU transition units, fp32, a single-sample
@@ -19,6 +30,7 @@ Width = Annotated[int, Strict()]
 PRESETS: dict[str, dict[str, object]] = {
     "default": {},
     "faithful": {
+        "method": "abptt",
         "mlp_activation": "relu",
         "precision": "fp32",
         "average_last": 1,
@@ -85,8 +97,10 @@ class TrainConfig(BaseModel):
     preset: Literal["default", "faithful"] = Field(
         "default", description="defaults for unset fields: default, or the authors' plain algorithm"
     )
-    method: Literal["abptt", "lds", "auto"] = Field(
-        "abptt",
+    # auto: the dynamic generator where it beats the LDS on frames neither saw, else the LDS
+    # (on the shared clips each wins somewhere; QUALITY.md, issue 13)
+    method: MethodName = Field(
+        "auto",
         description="abptt: the dynamic generator; lds: the linear baseline, in seconds; auto:"
         " both, scored on held-back frames, the better kept",
     )
@@ -175,10 +189,11 @@ class TrainConfig(BaseModel):
     )
     # lds: on every model measured (flame, fire, flag, flashing_light, tiger) the syntheses'
     # dynamics came 1.6 to 6x closer to the clip's than without it (QUALITY.md, issue 13)
-    residual: Literal["none", "lds"] = Field(
+    residual: Literal["none", "lds", "lds_noise"] = Field(
         "lds",
         description="lds: fit an LDS to what the generator leaves out (x - G(s)) after training"
-        " and add a sample of it to every synthesized frame (complete videos only)",
+        " and add a sample of it to every synthesized frame (complete videos only); lds_noise:"
+        " and per-pixel white noise as strong as what the LDS's components leave out",
     )
     residual_components: int = Field(
         20, ge=1, le=1024, description="PCA components of the residual process"

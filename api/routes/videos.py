@@ -56,8 +56,9 @@ async def upload_video(
     # The file is received and probed before the database is touched: a slow or stalled
     # client holds one of its key's upload slots, never a pooled connection.
     slot = services.uploads.take(caller.owner_id)
+    video_id = new_id("vid")
     try:
-        upload, probe = await _receive_and_probe(request, services)
+        upload, probe = await _receive_and_probe(request, services, video_id)
     finally:
         slot.release()
     recorded = False
@@ -65,7 +66,7 @@ async def upload_video(
     def record() -> VideoRead:
         nonlocal recorded
         recorded = True  # from here _record owns the staged file
-        video = _record(upload, probe, caller.owner_id, services, session)
+        video = _record(video_id, upload, probe, caller.owner_id, services, session)
         count_upload(request, "video", video.bytes)
         return video
 
@@ -87,10 +88,20 @@ async def upload_video(
             await run_in_threadpool(upload.staged.discard)
 
 
-async def _receive_and_probe(request: Request, services: Services) -> tuple[Upload, videos.Probe]:
+def _video_key(video_id: str, suffix: str) -> str:
+    return f"videos/{video_id}{suffix}"
+
+
+async def _receive_and_probe(
+    request: Request, services: Services, video_id: str
+) -> tuple[Upload, videos.Probe]:
     settings = services.settings
     upload = await receive_upload(
-        request, services.store, settings.max_upload_bytes, settings.upload_idle_seconds
+        request,
+        services.store,
+        settings.max_upload_bytes,
+        settings.upload_idle_seconds,
+        key_for=lambda suffix: _video_key(video_id, suffix),
     )
     try:
         probe = await run_in_threadpool(_gated_probe, upload, services)
@@ -112,14 +123,14 @@ def _gated_probe(upload: Upload, services: Services) -> videos.Probe:
 
 
 def _record(
+    video_id: str,
     upload: Upload,
     probe: videos.Probe,
     owner_id: str | None,
     services: ServicesDep,
     session: SessionDep,
 ) -> VideoRead:
-    video_id = new_id("vid")
-    key = f"videos/{video_id}{upload.suffix}"
+    key = _video_key(video_id, upload.suffix)
     services.store.publish(upload.staged, key)
     try:
         video = videos.add_video(

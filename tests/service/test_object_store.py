@@ -198,3 +198,24 @@ def test_a_publication_cut_off_by_the_store_leaves_no_artifact(
     swept.sweep_staging()
     assert bucket.keys("artifacts/") == []
     assert bucket.unfinished_uploads() == []
+
+
+def test_an_upload_staged_without_its_key_is_copied_there_at_publication(
+    tmp_path: Path, bucket: Bucket
+) -> None:
+    store = open_store(Settings(storage_url=bucket.url, data_dir=tmp_path))
+    named, unnamed = store.stage(), store.stage()
+    named.name("videos/a.mp4")
+    for staged in (named, unnamed):
+        staged.write(b"x" * (9 * 1024 * 1024))  # one part sent while streaming
+        staged.write(b"tail")
+        staged.sync()
+    begun = sorted(bucket.unfinished_uploads())
+    assert begun[1] == "dyngen/videos/a.mp4" and begun[0].startswith("dyngen/tmp/upload-")
+    store.publish(named, "videos/a.mp4")
+    store.publish(unnamed, "videos/b.mp4")
+    assert bucket.keys() == ["videos/a.mp4", "videos/b.mp4"]
+    assert bucket.unfinished_uploads() == []
+    body = bucket.client.get_object(Bucket=bucket.name, Key="dyngen/videos/b.mp4")["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == unnamed.sha256
+    assert list((tmp_path / "scratch" / "uploads").iterdir()) == []
