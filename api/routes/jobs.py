@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -292,6 +293,13 @@ def cancel_job(
     return job_reads(session, [job])[0]
 
 
+def _digits_only(value: object) -> object:
+    """An event id header is digits: "3.0" is refused, not read as 3."""
+    if isinstance(value, str) and not value.isdigit():
+        raise ValueError("an event id is a whole number written in digits")
+    return value
+
+
 @router.get(
     "/{job_id}/events",
     response_model=EventPage,
@@ -304,7 +312,9 @@ def job_events(
     session: SessionDep,
     after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID, description="last event id seen")] = 0,
     accept: Annotated[str, Header()] = "application/json",
-    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_EVENT_ID)] = None,
+    last_event_id: Annotated[
+        int | None, Header(ge=0, le=MAX_EVENT_ID), BeforeValidator(_digits_only)
+    ] = None,
 ) -> EventPage | StreamingResponse:
     """Progress history after `after`; with `Accept: text/event-stream`, a live stream."""
     jobs.get_job(session=session, owner_id=caller.owner_id, job_id=job_id)
