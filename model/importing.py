@@ -1,9 +1,11 @@
-"""Checking a checkpoint someone hands over (the service's model import) before it is used.
+"""Checking a model file someone hands over (the service's model import) before it is used.
 
 Everything is read from the safetensors header first: the format, its version, the config,
 and every tensor's shape against the shapes that config gives (the networks are built on
 torch's meta device, so no memory is allocated for a config the file doesn't match). Only
-then are the tensors loaded, by `load_checkpoint`, which never unpickles anything.
+then are the tensors loaded, by `load_checkpoint`, which never unpickles anything. An LDS
+file (what `dyngen train` writes when the LDS wins, or with `--method lds`) is small: it is
+loaded by `load_lds`, which checks its arrays against its config.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from model.checkpoint import (
 )
 from model.config import TrainConfig
 from model.errors import CheckpointError
-from model.lds import LDS_FORMAT
+from model.lds import LDS_FORMAT, LDS_VERSION, load_lds
 from model.networks import DynamicGenerator
 
 MAX_VIDEOS = 64  # a training job takes at most this many videos (api/schemas.py)
 Shapes = dict[str, tuple[int, ...]]
+LDS_ARRAYS = ("mean", "basis", "transition", "noise", "states")
 
 
 class CheckpointVersionError(CheckpointError):
@@ -42,13 +45,14 @@ class CheckpointMismatch(CheckpointError):
 
 
 def inspect_checkpoint(path: Path, name: str) -> TrainConfig:
-    """The config of a dynamic generator checkpoint whose every tensor fits it and is finite;
-    a CheckpointError (naming the file `name`) for anything else."""
+    """The training config of a model file of ours (a dynamic generator checkpoint or an
+    LDS) whose every tensor fits its config and is finite; a CheckpointError (naming the
+    file `name`) for anything else."""
     metadata, shapes = _header(path, name)
+    if metadata.get("format") == LDS_FORMAT:
+        return _inspect_lds(path, name, metadata, shapes)
     _check_format(metadata, name)
     config = _config_from(Path(name), metadata)
-    if config.method != "abptt":
-        raise CheckpointError(f"{name}: its config says method {config.method}, not abptt")
     _check_shapes(shapes, _expected_shapes(config, shapes), name)
     try:
         checkpoint = load_checkpoint(path)
@@ -70,16 +74,34 @@ def _header(path: Path, name: str) -> tuple[dict[str, str], Shapes]:
 
 
 def _check_format(metadata: dict[str, str], name: str) -> None:
-    found = metadata.get("format")
-    if found == LDS_FORMAT:
-        raise CheckpointError(f"{name}: an LDS model; only dynamic generator checkpoints import")
-    if found != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{name}: not a dyngen checkpoint (no format {CHECKPOINT_FORMAT})")
-    version = metadata.get("format_version")
-    if version != FORMAT_VERSION:
+    if metadata.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{name}: not a dyngen model file (no format {CHECKPOINT_FORMAT})")
+    _check_version(metadata, FORMAT_VERSION, name)
+
+
+def _check_version(metadata: dict[str, str], version: str, name: str) -> None:
+    found = metadata.get("format_version")
+    if found != version:
         raise CheckpointVersionError(
-            f"{name}: checkpoint format version {version}, this dyngen reads {FORMAT_VERSION}"
+            f"{name}: model file format version {found}, this dyngen reads {version}"
         )
+
+
+def _inspect_lds(path: Path, name: str, metadata: dict[str, str], shapes: Shapes) -> TrainConfig:
+    """The training config an LDS file stands for, once its arrays check out."""
+    _check_version(metadata, LDS_VERSION, name)
+    if set(shapes) != set(LDS_ARRAYS):
+        raise CheckpointMismatch(f"{name}: an LDS holds {sorted(LDS_ARRAYS)}, not {sorted(shapes)}")
+    try:
+        model = load_lds(path)  # checks the arrays' shapes against each other and the config
+    except CheckpointError as err:
+        raise CheckpointMismatch(str(err).replace(str(path), name)) from None
+    arrays = {k: getattr(model, k) for k in LDS_ARRAYS}
+    _check_finite({k: torch.from_numpy(v) for k, v in arrays.items()}, name)
+    lds = model.config
+    fields: dict[str, object] = {"method": "lds", "lds_components": lds.components}
+    fields |= lds.model_dump(include={"image_size", "frames", "start", "every", "resize"})
+    return TrainConfig.model_validate(fields)
 
 
 def _expected_shapes(config: TrainConfig, found: Shapes) -> Shapes:

@@ -16,7 +16,8 @@ def train_offline(folder: Path) -> Path:
     """Train a tiny model on a procedural clip with the CLI; its model.safetensors."""
     clip = write_clip(folder / "clip.mp4", frames=12)
     config = folder / "config.json"
-    config.write_text(json.dumps(TINY_TRAIN | {"epochs": 2}))
+    # abptt: a dynamic generator checkpoint whatever `method: auto` would have kept
+    config.write_text(json.dumps(TINY_TRAIN | {"epochs": 2, "method": "abptt"}))
     out = folder / "run"
     argv = ["train", str(clip), "--out", str(out), "--config", str(config), "--device", "cpu"]
     result = CliRunner().invoke(cli, argv)

@@ -17,7 +17,7 @@ from core.db import session_factory, session_scope
 from core.orphans import sweep_orphans
 from core.settings import Settings
 from core.storage import ArtifactStore
-from core.tables import Artifact, JobEvent
+from core.tables import Artifact, JobEvent, WebhookDelivery
 from tests.service.conftest import RecordingQueue, assert_error, new_key
 from tests.service.factories import finished_training
 
@@ -166,3 +166,14 @@ def test_files_left_by_a_crash_after_the_commit_go_with_the_orphan_check(
     with session_scope(sessions) as session:
         assert sweep_orphans(session=session, store=store, grace_seconds=0) == 2
     assert stored_files(settings) == {}
+
+
+def test_a_job_with_webhook_deliveries_deletes(
+    client: TestClient, settings: Settings, tmp_path: Path
+) -> None:
+    job_id, _, _ = finished_training(settings, tmp_path)
+    with session_scope(session_factory(settings.db_url)) as session:
+        session.add(WebhookDelivery(job_id=job_id, event="completed", url="http://127.0.0.1/"))
+    assert count(settings, WebhookDelivery, job_id=job_id) == 1
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+    assert count(settings, WebhookDelivery, job_id=job_id) == 0

@@ -11,8 +11,10 @@ from cli.client import ApiError, Client
 from core.settings import Settings
 from tests.service.conftest import TINY_TRAIN, RecordingQueue, live_server, new_key
 from tests.service.offline_model import offline_checkpoint
+from tests.service.s3server import Bucket, bucket, moto_server
+from tests.service.test_object_store import s3_settings
 
-__all__ = ["offline_checkpoint"]  # the fixture, imported for these tests
+__all__ = ["bucket", "moto_server", "offline_checkpoint"]  # fixtures these tests use
 
 
 def test_every_call_with_a_key(
@@ -60,3 +62,21 @@ def test_every_call_with_a_key(
             dg.cancel(synth.id)
             dg.delete_model(model.id)
             assert dg.list_models().items == []
+
+
+def test_the_client_on_an_object_store(
+    db_url: str, tmp_path: Path, bucket: Bucket, offline_checkpoint: Path
+) -> None:
+    settings = s3_settings(db_url, tmp_path, bucket)
+    app = create_app(settings, queue=RecordingQueue())
+    with live_server(app) as port, Client(f"http://127.0.0.1:{port}") as dg:
+        model = dg.import_model(offline_checkpoint)
+        key = f"artifacts/{model.checkpoint.id}/model.safetensors"
+        assert bucket.keys() == [key]
+        # the API answers 307 to a presigned URL; the client follows it, and resumes there
+        whole = offline_checkpoint.read_bytes()
+        assert dg.download(model.checkpoint, tmp_path / "a.safetensors").read_bytes() == whole
+        (tmp_path / ".b.safetensors.part").write_bytes(whole[:1000])
+        assert dg.download(model.checkpoint, tmp_path / "b.safetensors").read_bytes() == whole
+        dg.delete_model(model.id)
+        assert bucket.keys() == []

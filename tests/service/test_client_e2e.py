@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cli.client import ApiError, Client
 from cli.main import cli
-from tests.service.conftest import TINY_TRAIN, free_port
+from tests.service.conftest import TINY_TRAIN, free_port, write_clip
 from tests.service.flows import decoded_frames
 from tests.service.offline_model import offline_checkpoint
 from tests.service.processes import service_env, serving
@@ -120,6 +120,21 @@ def test_an_imported_checkpoint_synthesizes_and_metrics_move(
     route = {"method": "POST", "route": "/v1/jobs", "status": "202"}
     assert moved("dyngen_http_request_duration_seconds_count", **route) == 1
     assert after[("dyngen_queue_depth", frozenset())] == 0
+
+
+def test_an_imported_lds_synthesizes(service: tuple[str, Path], tmp_path: Path) -> None:
+    base, _ = service
+    clip = write_clip(tmp_path / "clip.mp4", frames=12)
+    argv = ["train", str(clip), "--out", str(tmp_path / "run"), "--method", "lds"]
+    trained = CliRunner().invoke(cli, [*argv, "--image-size", "16", "--device", "cpu"])
+    assert trained.exit_code == 0, trained.output
+    with Client(base) as dg:
+        model = dg.import_model(tmp_path / "run" / "model.safetensors")
+        assert model.config["method"] == "lds"
+        job = dg.wait(dg.synthesize(model.id, SYNTH).id, timeout=300)
+        assert job.status == "succeeded", job.error
+        mp4 = next(a for a in job.artifacts if a.filename == "video-1.mp4")
+        assert decoded_frames(dg.download(mp4, tmp_path).read_bytes()) == [(16, 16)] * 16
 
 
 def test_dyngen_remote_commands(service: tuple[str, Path], clip: Path, tmp_path: Path) -> None:

@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from safetensors.torch import load_file, safe_open, save_file
 
 from api.app import create_app
 from api.limits import JSON_BODY_LIMIT
+from cli.main import cli
 from core.settings import Settings
 from model.checkpoint import save_checkpoint
 from model.config import TrainConfig
 from model.networks import DynamicGenerator
-from tests.service.conftest import RecordingQueue, assert_error
+from tests.service.conftest import RecordingQueue, assert_error, write_clip
 from tests.service.offline_model import offline_checkpoint
 
 __all__ = ["offline_checkpoint"]  # the fixture, imported for these tests
@@ -135,3 +137,23 @@ def test_a_checkpoint_larger_than_a_json_body_streams_in(
     response = post(client, path)
     assert response.status_code == 201, response.text
     assert response.json()["checkpoint"]["bytes"] == path.stat().st_size
+
+
+def test_an_lds_from_dyngen_train_imports(
+    client: TestClient, queue: RecordingQueue, tmp_path: Path
+) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", frames=12)
+    argv = ["train", str(clip), "--out", str(tmp_path / "run"), "--method", "lds"]
+    result = CliRunner().invoke(cli, [*argv, "--image-size", "16", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    lds = tmp_path / "run" / "model.safetensors"
+    response = post(client, lds)
+    assert response.status_code == 201, response.text
+    model = response.json()
+    assert model["config"]["method"] == "lds" and model["config"]["image_size"] == 16
+    job = client.post("/v1/jobs", json={"type": "synthesize", "model_id": model["id"]})
+    assert job.status_code == 202, job.text
+    old = rewritten(lds, tmp_path / "old.safetensors", format_version="0")
+    assert_error(post(client, old), 422, "unsupported_checkpoint_version")
+    extra = rewritten(lds, tmp_path / "extra.safetensors", tensors={"more": torch.zeros(2)})
+    assert_error(post(client, extra), 422, "checkpoint_mismatch")
