@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from core.checkpoints import keep_last, keeps_checkpoint
 from core.errors import Conflict, NotFound
 from core.ids import new_id
 from core.query import owned, page
@@ -298,6 +299,8 @@ def _finish(
     if error is not None:
         data["error"] = error
     add_event(session=session, job_id=job.id, kind="status", data=data)
+    if keeps_checkpoint(job):  # however it stopped: by its worker, the API or a reaper
+        keep_last(session=session, job=job)
 
 
 def request_cancel(*, session: Session, owner_id: str | None, job_id: str) -> Job:
