@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test lint bench bench-load gpu-check clean
+.PHONY: install run demo test lint bench bench-load bench-upload gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,10 +23,12 @@ demo: install
 test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# ruff, mypy (strict on model/ and core/) and the import contracts of pyproject.toml
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 bench: install
 	$(PY) -m benchmarks.run
@@ -39,6 +41,10 @@ gpu-check: install
 # needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (bash .ci/services.sh)
 bench-load: install
 	$(PY) -m benchmarks.load $(BENCH_ARGS)
+
+# the API's peak memory while a 1 GiB upload streams to an object store (moto's S3 server)
+bench-upload: install
+	$(PY) -m benchmarks.upload_memory $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache

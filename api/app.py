@@ -9,14 +9,16 @@ from fastapi import FastAPI
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.limits import BodyLimit
+from api.metrics import install_metrics
 from api.quotas import KeySlots, ProbeGate, RequestQuota
-from api.routes import artifacts, health, jobs, models, videos
+from api.routes import artifacts, health, jobs, models, videos, webhooks
 from api.routes.pages import install_pages
 from api.schemas import ErrorBody
 from core.db import PoolLimits, session_factory
 from core.queue import CeleryQueue, JobQueue
 from core.settings import Settings, get_settings
-from core.storage import ArtifactStore
+from core.storage import StorageUnavailable
+from core.stores import open_store
 
 log = logging.getLogger("dyngen.api")
 
@@ -33,11 +35,14 @@ def _pool(settings: Settings) -> PoolLimits:
 def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None) -> FastAPI:
     """An app wired to the settings' database, store and broker (or the queue given)."""
     settings = settings or get_settings()
-    store = ArtifactStore(settings.store_dir)
+    store = open_store(settings)
     store.ensure()
     # An API killed mid-upload leaves a staged file nobody will finish: delete those now.
-    if removed := store.sweep_staging():
-        log.info("deleted %d staged upload(s) left by a stopped API", removed)
+    try:
+        if removed := store.sweep_staging():
+            log.info("deleted %d staged upload(s) left by a stopped API", removed)
+    except StorageUnavailable as err:  # the workers' sweepers try again
+        log.warning("could not clean the staging area: %s", err)
     services = Services(
         settings=settings,
         sessions=session_factory(settings.db_url, settings.connect_timeout, _pool(settings)),
@@ -63,7 +68,8 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
         limit=settings.max_requests_per_key,
         wait_seconds=settings.request_wait_seconds,
     )
-    for module in (videos, jobs, models, artifacts, health):
+    install_metrics(app, services.sessions)
+    for module in (videos, jobs, models, artifacts, health, webhooks):
         app.include_router(module.router)
     install_pages(app)
     if settings.auth == "open":

@@ -17,7 +17,7 @@ from core.auth import authenticate
 from core.db import session_scope
 from core.queue import JobQueue
 from core.settings import Settings
-from core.storage import ArtifactStore
+from core.storage import Store
 
 log = logging.getLogger("dyngen.api")
 
@@ -28,7 +28,7 @@ class Services:
 
     settings: Settings
     sessions: sessionmaker[Session]
-    store: ArtifactStore
+    store: Store
     queue: JobQueue
     uploads: KeySlots
     streams: KeySlots

@@ -20,7 +20,7 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimit:
-    """ASGI middleware: refuse bodies over `limit`, except the streamed video upload."""
+    """ASGI middleware: refuse bodies over `limit`, except the streamed uploads."""
 
     def __init__(self, app: ASGIApp, limit: int = JSON_BODY_LIMIT) -> None:
         self.app = app
@@ -50,5 +50,8 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+UPLOAD_PATHS = ("/v1/videos", "/v1/models")  # streamed, under their own limits
+
+
 def _is_upload(scope: Scope) -> bool:
-    return bool(scope["method"] == "POST" and scope["path"].rstrip("/") == "/v1/videos")
+    return bool(scope["method"] == "POST" and scope["path"].rstrip("/") in UPLOAD_PATHS)

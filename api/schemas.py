@@ -15,7 +15,8 @@ from pydantic import (
 )
 from pydantic import Strict as NoCoercion
 
-from model.config import SynthesisConfig, TrainConfig, with_recovery_defaults
+from api.webhook_schemas import WebhookSpec
+from model.config import SynthesisConfig, TrainConfig, run_fields
 from model.masks import MissingFramesMask, RegionsMask
 
 T = TypeVar("T")
@@ -84,6 +85,7 @@ class TrainJobCreate(Strict):
     config: TrainConfig = Field(default_factory=lambda: TrainConfig.model_validate({}))
     mask: JobMask | None = None
     seed: Seed = 0
+    webhook: WebhookSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -92,7 +94,7 @@ class TrainJobCreate(Strict):
         if isinstance(data, dict) and data.get("mask") is not None:
             config = data.get("config")
             if config is None or isinstance(config, dict):
-                return data | {"config": with_recovery_defaults(config or {})}
+                return data | {"config": run_fields(config or {}, masked=True)}
         return data
 
     @field_validator("mask")
@@ -115,6 +117,7 @@ class SynthesizeJobCreate(Strict):
     )
     config: SynthesisConfig = Field(default_factory=lambda: SynthesisConfig.model_validate({}))
     seed: Seed = 0
+    webhook: WebhookSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> SynthesizeJobCreate:
@@ -183,6 +186,7 @@ class JobRead(BaseModel):
     mask: dict[str, Any] | None
     config: dict[str, Any]
     seed: int
+    webhook: dict[str, Any] | None = Field(default=None, description="{url, events}, if set")
     cancel_requested: bool
     attempts: int = Field(
         description="times a worker started it; events carry the attempt, so a resumed run's "
@@ -213,7 +217,10 @@ class ModelRead(BaseModel):
     """A trained model and its checkpoint."""
 
     id: str
-    job_id: str
+    job_id: str | None = Field(
+        description="the training job that made it; null when imported or the job was deleted"
+    )
+    source: Literal["training", "import"]
     config: dict[str, Any]
     metrics: dict[str, Any]
     checkpoint: ArtifactRead

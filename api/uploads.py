@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
 
@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from api.errors import ApiError
-from core.storage import ArtifactStore, StagedFile
+from core.storage import Staged, Store
 
 FORM_OVERHEAD = 64 * 1024  # headers, boundaries and small fields around the file part
 SAFE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
@@ -31,14 +31,19 @@ SAFE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 class Upload:
     """A received file, staged (not yet published) in the store."""
 
-    staged: StagedFile
+    staged: Staged
     filename: str
 
     @property
     def suffix(self) -> str:
         """The filename's extension if it is a plain one, else ''."""
-        suffix = PurePosixPath(self.filename).suffix.lower()
-        return suffix if SAFE_SUFFIX.match(suffix) else ""
+        return safe_suffix(self.filename)
+
+
+def safe_suffix(filename: str) -> str:
+    """The filename's extension if it is a plain one, else ''."""
+    suffix = PurePosixPath(filename).suffix.lower()
+    return suffix if SAFE_SUFFIX.match(suffix) else ""
 
 
 @dataclass
@@ -140,16 +145,23 @@ def _check_declared_length(request: Request, limit: int) -> None:
 
 
 async def receive_upload(
-    request: Request, store: ArtifactStore, limit: int, idle_seconds: float
+    request: Request,
+    store: Store,
+    limit: int,
+    idle_seconds: float,
+    key_for: Callable[[str], str] | None = None,
 ) -> Upload:
-    """Stream the request's `file` part into a staged file; 4xx for anything but one file."""
+    """Stream the request's `file` part into a staged file; 4xx for anything but one file.
+    `key_for(suffix)` names the key it will be published at, once the file's name is known
+    (an object store then uploads it there directly, instead of copying it at publication)."""
     boundary = _boundary(request)
     _check_declared_length(request, limit)
     receiver = _FileReceiver(limit)
     parser = MultipartParser(boundary, receiver.callbacks())  # type: ignore[arg-type]
     staged = await run_in_threadpool(store.stage)
     try:
-        await _pump(_chunks(request, limit, idle_seconds), parser, receiver, staged)
+        chunks = _chunks(request, limit, idle_seconds)
+        await _pump(chunks, parser, receiver, staged, key_for)
     except BaseException:
         await run_in_threadpool(staged.discard)
         raise
@@ -159,11 +171,15 @@ async def receive_upload(
     if staged.bytes == 0:
         await run_in_threadpool(staged.discard)
         raise ApiError(422, "empty_file", "the uploaded file is empty")
-    await run_in_threadpool(staged.sync)
+    try:
+        await run_in_threadpool(staged.sync)  # an object store: the last part is sent
+    except BaseException:
+        await run_in_threadpool(staged.discard)
+        raise
     return Upload(staged, receiver.filename or "upload")
 
 
-def _write_all(staged: StagedFile, blocks: list[bytes]) -> None:
+def _write_all(staged: Staged, blocks: list[bytes]) -> None:
     for block in blocks:
         staged.write(block)
 
@@ -207,12 +223,16 @@ async def _pump(
     chunks: AsyncIterator[bytes],
     parser: MultipartParser,
     receiver: _FileReceiver,
-    staged: StagedFile,
+    staged: Staged,
+    key_for: Callable[[str], str] | None,
 ) -> None:
     """Feed the body to the parser and its file bytes to disk, one network chunk at a time."""
     try:
         async for chunk in chunks:
             parser.write(chunk)
+            if key_for is not None and receiver.found:
+                staged.name(key_for(safe_suffix(receiver.filename or "")))
+                key_for = None
             if receiver.pending:
                 blocks, receiver.pending = receiver.pending, []
                 await run_in_threadpool(_write_all, staged, blocks)

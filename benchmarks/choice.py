@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from model.choice import choose_model
-from model.evaluation import load_model
+from model.methods import load_model
 from model.outputs import json_safe
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.evaluation import load_model, read_clip, synthesize
+from model.evaluation import read_clip, synthesize
+from model.methods import load_model
 from model.video_io import write_grid
 
 COLUMNS = 10

@@ -1,16 +1,15 @@
-"""`dyngen evaluate` (the quality report of a model) and `dyngen lds` (the LDS baseline)."""
+"""`dyngen evaluate`: the quality report of a model of any method."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
 from cli.offline import fail_cleanly
-from model.evaluation import evaluate_model, read_clip
+from model.evaluation import evaluate_model
 from model.outputs import json_safe
 from model.quality import quality_warnings
 
@@ -97,83 +96,6 @@ def evaluate(
     click.echo(json.dumps(json_safe(report), indent=2) if as_json else format_table(report))
 
 
-@click.command()
-@click.argument("video", type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--image-size",
-    default="32",
-    show_default=True,
-    type=click.Choice(["16", "32", "64", "128", "256"]),
-)
-@click.option(
-    "--frames", default=None, type=int, help="training frames  [default: 60, or a shorter clip's]"
-)
-@click.option("--start", default=0, show_default=True, type=int, help="first frame taken")
-@click.option("--every", default=1, show_default=True, type=int, help="keep every n-th frame")
-@click.option("--resize", default="crop", show_default=True, type=click.Choice(["crop", "stretch"]))
-@click.option("--components", default=30, show_default=True, type=int, help="PCA components")
-@click.option("--frames-out", default=None, type=int, help="frames per sample [4 x --frames]")
-@click.option("--num-videos", default=2, show_default=True, type=int)
-@click.option("--fps", default=25.0, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int)
-@fail_cleanly
-def lds(
-    video: Path,
-    out: Path,
-    image_size: str,
-    frames_out: int | None,
-    num_videos: int,
-    fps: float,
-    seed: int,
-    **fields: Any,
-) -> None:
-    """Fit the linear dynamical system baseline (Doretto et al. 2003) to VIDEO in seconds.
-
-    Writes OUT/lds.safetensors, OUT/video-N.mp4 and the quality report in OUT/metrics.json.
-    """
-    from model.lds import LDSConfig
-    from model.pipeline import fit_to_videos
-
-    given = {name: value for name, value in fields.items() if value is not None}
-    config = LDSConfig.model_validate(given | {"image_size": int(image_size)})
-    config = fit_to_videos(config, [video])  # the rule `train` follows for a short clip
-    metrics = run_lds(video, out, config, frames_out or 4 * config.frames, num_videos, fps, seed)
-    click.echo(format_table(metrics["report"]))
-    click.echo(f"fitted in {metrics['fit_seconds']:.2f} s; files in {out}")
-
-
-def run_lds(
-    video: Path, out: Path, config: Any, frames_out: int, num_videos: int, fps: float, seed: int
-) -> dict[str, Any]:
-    """Fit, save, sample and score the LDS; returns what metrics.json holds."""
-    from model.files import atomic_path
-    from model.lds import fit_lds, sample_lds, save_lds
-    from model.quality import quality_report
-    from model.video_io import write_video
-
-    clip, held_out = read_clip(video, config, frames_out)
-    began = time.perf_counter()
-    model = fit_lds(clip, config)
-    seconds = time.perf_counter() - began
-    out.mkdir(parents=True, exist_ok=True)
-    save_lds(out / "lds.safetensors", model, {"seed": str(seed), "video": Path(video).name})
-    videos = sample_lds(model, num_videos, frames_out, seed=seed)
-    for index, frames in enumerate(videos):
-        write_video(out / f"video-{index + 1}.mp4", iter(frames), fps)
-    metrics = {
-        "method": "lds",
-        "components": model.components,
-        "fit_seconds": round(seconds, 4),
-        "config": config.model_dump(),
-        "report": json_safe(quality_report(videos, clip, held_out, seed=seed)),
-    }
-    with atomic_path(out / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
-
-
 def register(group: click.Group) -> None:
-    """Add `evaluate` and `lds` to the `dyngen` group."""
+    """Add `evaluate` to the `dyngen` group."""
     group.add_command(evaluate)
-    group.add_command(lds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli import evaluate, offline, service
+from cli import evaluate, offline, remote, service
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +16,7 @@ def cli() -> None:
 offline.register(cli)
 service.register(cli)
 evaluate.register(cli)
+remote.register(cli)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import signal
@@ -13,97 +14,18 @@ from typing import Any, TypeVar
 import click
 from pydantic import ValidationError
 
+from cli.options import OptionalInt, config_options, given_fields
+from model.config import RESUME_EVERY, RESUME_FILE, SynthesisConfig
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-# (flag, TrainConfig field, type, help); every flag defaults to the config's own default
-TRAIN_OPTIONS: list[tuple[str, str, Any, str]] = [
-    (
-        "--preset",
-        "preset",
-        click.Choice(["default", "faithful"]),
-        "faithful = the authors' plain algorithm",
-    ),
-    (
-        "--method",
-        "method",
-        click.Choice(["abptt", "lds", "auto"]),
-        "abptt, the fast linear baseline lds, or auto: both, the better on held-back frames kept",
-    ),
-    (
-        "--image-size",
-        "image_size",
-        click.Choice(["16", "32", "64", "128", "256"]),
-        "frame side in pixels",
-    ),
-    ("--frames", "frames", int, "frames taken from each video"),
-    ("--start", "start", int, "first frame taken"),
-    ("--every", "every", int, "keep every n-th frame"),
-    ("--resize", "resize", click.Choice(["crop", "stretch"]), "centre-crop or stretch to a square"),
-    ("--epochs", "epochs", int, "training epochs"),
-    ("--chunk-length", "chunk_length", int, "frames per truncated-BPTT chunk (L)"),
-    (
-        "--chunk-offsets",
-        "chunk_offsets",
-        click.Choice(["fixed", "random"]),
-        "chunk edges at multiples of L, or shifted at random each epoch",
-    ),
-    ("--langevin-steps", "langevin_steps", int, "Langevin steps per chunk"),
-    ("--delta", "langevin_delta", float, "Langevin step size"),
-    ("--sigma", "sigma", float, "observation noise of the energy"),
-    (
-        "--energy-scaling",
-        "energy_scaling",
-        click.Choice(["per_frame", "sum", "mean"]),
-        "how E is scaled",
-    ),
-    ("--transition", "transition", click.Choice(["nonlinear", "linear"]), "transition model"),
-    ("--state-dim", "state_dim", int, "latent state size d"),
-    ("--noise-dim", "noise_dim", int, "noise size k"),
-    (
-        "--content-dim",
-        "content_dim",
-        int,
-        "per-video content size c (several videos of one action)",
-    ),
-    ("--base-channels", "base_channels", int, "generator width at the output layer"),
-    ("--learn-steps", "learn_steps", int, "parameter steps per chunk after its Langevin steps"),
-    ("--lr", "learning_rate", float, "Adam learning rate"),
-    (
-        "--transition-lr-scale",
-        "transition_lr_scale",
-        float,
-        "the transition's learning rate over the generator's",
-    ),
-    ("--precision", "precision", click.Choice(["auto", "fp32", "bf16"]), "generator arithmetic"),
-    (
-        "--fill-warmup",
-        "fill_warmup",
-        float,
-        "masked runs: fraction of epochs, first, that also pull occluded pixels toward "
-        "interpolated frames",
-    ),
-    (
-        "--holdout",
-        "holdout",
-        float,
-        "masked runs: fraction of visible pixels held out to fit the blend of the model's fill "
-        "with interpolation (0 = the model's fill alone)",
-    ),
-    (
-        "--warm-start",
-        "warm_start",
-        click.Choice(["none", "pca"]),
-        "pca: begin on the clip's principal-component path (complete videos only)",
-    ),
-    (
-        "--residual",
-        "residual",
-        click.Choice(["none", "lds"]),
-        "lds: add a fitted LDS of what the generator leaves out to every synthesized frame",
-    ),
-    ("--residual-components", "residual_components", int, "PCA components of the residual"),
-    ("--average-last", "average_last", int, "epochs averaged into the reconstruction (0 = half)"),
-]
+# the flags' names before they were the config's field names: still taken, not shown
+TRAIN_ALIASES = {
+    "--lr": "learning_rate",
+    "--delta": "langevin_delta",
+    "--components": "lds_components",  # `dyngen lds --components`
+}
+SYNTHESIS_ALIASES = {"--format": "formats"}
 
 
 def fail_cleanly(func: F) -> F:
@@ -134,9 +56,10 @@ def describe_validation(err: ValidationError) -> str:
 
 
 def train_options(func: F) -> F:
-    """Add one option per TrainConfig field in TRAIN_OPTIONS, plus --config FILE."""
-    for flag, field, kind, help_text in reversed(TRAIN_OPTIONS):
-        func = click.option(flag, field, type=kind, default=None, help=help_text)(func)
+    """One option per TrainConfig field (cli/options.py), plus --config FILE."""
+    from model.config import TrainConfig
+
+    func = config_options(TrainConfig, TRAIN_ALIASES)(func)
     func = click.option(
         "--config",
         "config_file",
@@ -148,7 +71,7 @@ def train_options(func: F) -> F:
 
 def build_train_config(options: dict[str, Any], masked: bool = False) -> Any:
     """TrainConfig from --config, then the flags given, then a masked run's defaults."""
-    from model.config import TrainConfig, with_recovery_defaults
+    from model.config import TrainConfig, run_fields
 
     fields: dict[str, Any] = {}
     config_file = options.pop("config_file", None)
@@ -159,11 +82,8 @@ def build_train_config(options: dict[str, Any], masked: bool = False) -> Any:
             raise click.ClickException(
                 f"{config_file}: not a readable JSON config ({err})"
             ) from None
-    for _flag, name, _kind, _help in TRAIN_OPTIONS:
-        value = options.pop(name, None)
-        if value is not None:
-            fields[name] = int(value) if name == "image_size" else value
-    return TrainConfig.model_validate(with_recovery_defaults(fields) if masked else fields)
+    fields |= given_fields(TrainConfig, options)
+    return TrainConfig.model_validate(run_fields(fields, masked=masked))
 
 
 def mask_options(func: F) -> F:
@@ -290,7 +210,7 @@ def run_training(
     from model.errors import Cancelled
     from model.pipeline import train_model, warms_up
 
-    resume_path = out / "resume.safetensors"
+    resume_path = out / RESUME_FILE
     if not resume and resume_path.exists():
         resume_path.unlink()  # a new run must not continue an old one
     bar = EpochBar()
@@ -380,10 +300,10 @@ common_run_options = [
         type=click.Choice(["auto", "cpu", "cuda"]),
         help="where to train",
     ),
-    click.option("--resume", is_flag=True, help="continue from OUT/resume.safetensors"),
+    click.option("--resume", is_flag=True, help=f"continue from OUT/{RESUME_FILE}"),
     click.option(
         "--resume-every",
-        default=100,
+        default=RESUME_EVERY,
         show_default=True,
         type=click.IntRange(1),
         help="save resume state every n epochs",
@@ -466,53 +386,19 @@ def recover(
 @click.command()
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--num-videos", default=2, show_default=True, type=int)
-@click.option("--frames", default=120, show_default=True, type=int, help="length of each video")
-@click.option("--fps", default=25.0, show_default=True, type=float)
-@click.option("--format", "formats", default="mp4", show_default=True, help="mp4, gif or mp4,gif")
-@click.option("--fresh-state", is_flag=True, help="draw s_0 fresh instead of the learned one")
-@click.option(
-    "--content",
-    default="0",
-    show_default=True,
-    help="training video whose content to use, or 'fresh'",
-)
-@click.option("--noise-scale", default=1.0, show_default=True, type=float)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option(
     "--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])
 )
+@config_options(SynthesisConfig, SYNTHESIS_ALIASES, {"content": OptionalInt("fresh")})
 @fail_cleanly
-def synthesize(
-    checkpoint: Path,
-    out: Path,
-    num_videos: int,
-    frames: int,
-    fps: float,
-    formats: str,
-    fresh_state: bool,
-    content: str,
-    noise_scale: float,
-    seed: int,
-    device: str,
-) -> None:
+def synthesize(checkpoint: Path, out: Path, seed: int, device: str, **options: Any) -> None:
     """Generate new videos of any length from a trained CHECKPOINT."""
     from tqdm import tqdm
 
-    from model.config import SynthesisConfig
     from model.synthesis import synthesize_videos
 
-    config = SynthesisConfig.model_validate(
-        {
-            "num_videos": num_videos,
-            "frames": frames,
-            "fps": fps,
-            "formats": [f.strip() for f in formats.split(",") if f.strip()],
-            "fresh_state": fresh_state,
-            "noise_scale": noise_scale,
-            "content": None if content == "fresh" else _content_index(content),
-        }
-    )
+    config = SynthesisConfig.model_validate(given_fields(SynthesisConfig, options))
     # frames of all the videos, as the summary's frames_per_second counts them
     total = config.num_videos * config.frames
     with tqdm(total=total, unit="frame", file=sys.stderr, dynamic_ncols=True) as bar:
@@ -565,16 +451,6 @@ def add_residual_command(
     )
 
 
-def _content_index(text: str) -> int:
-    """--content: an index or 'fresh'."""
-    try:
-        return int(text)
-    except ValueError:
-        raise click.ClickException(
-            f"--content {text!r}: expected a video index or 'fresh'"
-        ) from None
-
-
 @click.command()
 @click.option(
     "--out", default="demo-out", show_default=True, type=click.Path(file_okay=False, path_type=Path)
@@ -603,7 +479,7 @@ def demo(out: Path, epochs: int, device: str) -> None:
         noise_dim=20,
     )
     click.echo(f"training on {clip} (a procedural texture)", err=True)
-    result = run_training(config, [clip], out, None, 0, device, False, 100)
+    result = run_training(config, [clip], out, None, 0, device, False, RESUME_EVERY)
     print_summary(result, ("psnr",))
     synthesis = synthesize_videos(
         result.checkpoint,
@@ -634,7 +510,23 @@ def sample_clip(out: Path, frames: int, size: int, fps: float, seed: int) -> Non
     click.echo(f"wrote {out}: {frames} frames of {size}x{size} at {fps:g} fps", err=True)
 
 
+def method_alias(command: click.Command, name: str, method: str) -> click.Command:
+    """`command` under another name, its --method defaulting to `method` (`dyngen lds`)."""
+    alias = copy.copy(command)
+    alias.name = name
+    alias.help = f"The same as `dyngen {command.name} --method {method}`."
+    alias.short_help = f"dyngen {command.name} --method {method}"
+    alias.params = []
+    for param in command.params:
+        if param.name == "method":
+            param = copy.copy(param)
+            param.default = method
+        alias.params.append(param)
+    return alias
+
+
 def register(group: click.Group) -> None:
     """Add the offline commands to the `dyngen` group."""
     for command in (train, recover, synthesize, demo, sample_clip, add_residual_command):
         group.add_command(command)
+    group.add_command(method_alias(train, "lds", "lds"))  # the LDS baseline's old command

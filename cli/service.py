@@ -10,6 +10,9 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +20,8 @@ import click
 
 if TYPE_CHECKING:  # celery and pydantic-settings load when a service command runs, so the
     # offline commands (a bad file refused at once) don't pay for them
+    from sqlalchemy.orm import Session
+
     from core.settings import Settings
 
 log = logging.getLogger("dyngen.serve")
@@ -25,17 +30,21 @@ WORKER_STOP_SECONDS = 10
 
 
 def _settings(**overrides: object) -> Settings:
-    """Settings after CLI options, which win over the environment and reach child processes."""
-    from core.settings import get_settings
+    """Settings from the environment with the CLI options given winning over it; built and
+    passed on (to a child process in its environment), never written into os.environ."""
+    from core.settings import Settings
 
-    for name, value in overrides.items():
-        if value is not None:
-            os.environ[f"DYNGEN_{name.upper()}"] = str(value)
-    get_settings.cache_clear()
+    given = {name: value for name, value in overrides.items() if value is not None}
     try:
-        return get_settings()
+        return Settings(**given)  # type: ignore[arg-type]
     except ValueError as err:
         raise click.ClickException(f"invalid settings: {err}") from None
+
+
+def _environment(settings: Settings, names: tuple[str, ...]) -> dict[str, str]:
+    """This process's environment plus `names` of `settings`: a child process started with it
+    (the embedded worker) resolves the same settings as this one."""
+    return os.environ | {f"DYNGEN_{name.upper()}": str(getattr(settings, name)) for name in names}
 
 
 def _logging(settings: Settings) -> None:
@@ -135,7 +144,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     CeleryQueue(settings).declare()
     # Before the worker exists: a SIGTERM from now on unwinds through the cleanup below.
     signal.signal(signal.SIGTERM, _raise_terminated)
-    embedded = EmbeddedWorker(settings)
+    embedded = EmbeddedWorker(settings, _environment(settings, ("host", "port", "data_dir")))
     try:
         _run_api(settings, settings.host)
     except Terminated:
@@ -164,9 +173,9 @@ def _die_of(sig: signal.Signals) -> None:
 class EmbeddedWorker:
     """The worker `serve` runs beside the API: a child process, solo pool, one job at a time."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, environment: dict[str, str]) -> None:
         argv = [sys.executable, "-m", "celery", "-A", "worker.app"]
-        self.child = subprocess.Popen([*argv, *_worker_argv(settings, "solo", 1)])
+        self.child = subprocess.Popen([*argv, *_worker_argv(settings, "solo", 1)], env=environment)
         self.stopping = threading.Event()
         threading.Thread(target=self._watch, name="worker-watch", daemon=True).start()
         log.info("embedded worker started (pid %d)", self.child.pid)
@@ -258,11 +267,13 @@ def apikey_create(name: str) -> None:
 
     from core.auth import create_api_key
     from core.db import session_factory, session_scope
+    from core.webhook_secrets import rotate_secret
 
     settings = _settings()
     try:
         with session_scope(session_factory(settings.db_url, settings.connect_timeout)) as session:
             row, key = create_api_key(session=session, name=name)
+            webhook_secret = rotate_secret(session=session, owner_id=row.id)
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     except SQLAlchemyError as err:
@@ -271,6 +282,8 @@ def apikey_create(name: str) -> None:
         ) from None
     click.echo(f"created API key {row.id} ({row.name}); it is shown only now:", err=True)
     click.echo(key)
+    # stderr, so that stdout stays the key alone for scripts
+    click.echo(f"its webhook signing secret, shown only now: {webhook_secret}", err=True)
 
 
 @apikey.command("revoke")
@@ -286,6 +299,63 @@ def apikey_revoke(key_id: str) -> None:
     if not found:
         raise click.ClickException(f"no API key with id {key_id!r}")
     click.echo(f"revoked API key {key_id}", err=True)
+
+
+@apikey.command("list")
+def apikey_list() -> None:
+    """List the keys: id, name, created, revoked (the keys themselves are never stored)."""
+    from core.auth import list_api_keys
+
+    with _key_session() as session:
+        rows = [
+            (r.id, r.name, _when(r.created_at), _when(r.revoked_at))
+            for r in list_api_keys(session=session)
+        ]
+    if not rows:
+        click.echo("no API keys yet: `dyngen apikey create NAME` makes one", err=True)
+        return
+    table = [("ID", "NAME", "CREATED", "REVOKED"), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@apikey.command("rotate-webhook-secret")
+@click.argument("name")
+def apikey_rotate_webhook_secret(name: str) -> None:
+    """Make a new webhook signing secret for the key NAME and print it once (the old one stops
+    signing at once)."""
+    from core.auth import find_api_key
+    from core.webhook_secrets import rotate_secret
+
+    with _key_session() as session:
+        row = find_api_key(session=session, name=name)
+        if row is None:
+            raise click.ClickException(f"no API key named {name!r} (`dyngen apikey list`)")
+        secret = rotate_secret(session=session, owner_id=row.id)
+    click.echo(f"new webhook signing secret of {name} ({row.id}); it is shown only now:", err=True)
+    click.echo(secret)
+
+
+@contextmanager
+def _key_session() -> Iterator[Session]:
+    """A session on the settings' database; a database not migrated is one line, not a trace."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.db import session_factory, session_scope
+
+    settings = _settings()
+    try:
+        with session_scope(session_factory(settings.db_url, settings.connect_timeout)) as session:
+            yield session
+    except SQLAlchemyError as err:
+        raise click.ClickException(
+            f"could not read the keys (run `dyngen migrate`?): {str(err).splitlines()[0]}"
+        ) from None
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def register(group: click.Group) -> None:

@@ -12,14 +12,14 @@ from sqlalchemy.orm import Session
 from core.errors import NotFound
 from core.ids import new_id
 from core.query import owned
-from core.storage import ArtifactStore
+from core.storage import StorageUnavailable, Store
 from core.tables import Artifact
 
 
 def add_artifact(
     *,
     session: Session,
-    store: ArtifactStore,
+    store: Store,
     job_id: str,
     owner_id: str | None,
     kind: str,
@@ -39,7 +39,7 @@ def _new_key(source: Path) -> tuple[str, str]:
 
 def _record(
     session: Session,
-    store: ArtifactStore,
+    store: Store,
     artifact_id: str,
     key: str,
     job_id: str,
@@ -71,7 +71,7 @@ class Publication:
     a row, the commit itself) deletes every file it had moved and no file is left without
     its row."""
 
-    def __init__(self, store: ArtifactStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.keys: list[str] = []
 
@@ -86,9 +86,9 @@ class Publication:
     ) -> None:
         if exc_type is not None:
             for key in self.keys:
-                self.store.delete(key)
-                with contextlib.suppress(OSError):
-                    self.store.path(key).parent.rmdir()  # artifacts/<id>/, now empty
+                # a store that is down now keeps the file: the orphan check deletes it later
+                with contextlib.suppress(OSError, StorageUnavailable):
+                    self.store.discard(key)
 
     def add(
         self,
@@ -123,5 +123,6 @@ def job_artifacts(*, session: Session, job_ids: list[str]) -> dict[str, list[Art
     if job_ids:
         stmt = select(Artifact).where(Artifact.job_id.in_(job_ids)).order_by(Artifact.id)
         for artifact in session.scalars(stmt):
-            found[artifact.job_id].append(artifact)
+            if artifact.job_id is not None:  # always, in a query by job
+                found[artifact.job_id].append(artifact)
     return found

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.ids import new_id
@@ -23,11 +24,27 @@ def create_api_key(*, session: Session, name: str) -> tuple[ApiKey, str]:
     """A new key row and the plain key, which is never stored or shown again."""
     if not name.strip() or len(name) > 200:
         raise ValueError("an API key needs a name of 1 to 200 characters")
+    name = name.strip()
+    if find_api_key(session=session, name=name) is not None:
+        raise ValueError(f"an API key named {name!r} already exists; choose another name")
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(id=new_id("key"), name=name.strip(), key_hash=hash_key(plain))
+    row = ApiKey(id=new_id("key"), name=name, key_hash=hash_key(plain))
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same name, created at the same moment
+        raise ValueError(f"an API key named {name!r} already exists; choose another name") from None
     return row, plain
+
+
+def find_api_key(*, session: Session, name: str) -> ApiKey | None:
+    """The key named `name` (names are unique), revoked or not."""
+    return session.scalar(select(ApiKey).where(ApiKey.name == name))
+
+
+def list_api_keys(*, session: Session) -> list[ApiKey]:
+    """Every key, oldest first (rows only: the keys themselves are not stored)."""
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
 
 
 def authenticate(*, session: Session, key: str) -> ApiKey | None:

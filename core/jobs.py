@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from core import outbox
 from core.checkpoints import keep_last, keeps_checkpoint
 from core.errors import Conflict, NotFound
 from core.ids import new_id
@@ -23,7 +24,7 @@ from core.tables import Job, JobEvent, utcnow
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STATUSES = ("queued", "running", *sorted(TERMINAL))
-TYPES = ("train", "synthesize")
+TYPES = ("train", "synthesize")  # the job types /metrics counts
 MAX_ATTEMPTS = 3  # lost workers before a job fails `worker_lost` (DYNGEN_MAX_ATTEMPTS)
 
 
@@ -63,6 +64,7 @@ def create_job(
     video_ids: list[str] | None = None,
     mask: dict[str, Any] | None = None,
     model_id: str | None = None,
+    webhook: dict[str, Any] | None = None,
 ) -> Job:
     """A queued job; a train job reserves the id of the model it will create."""
     if type == "train" and model_id is None:
@@ -77,6 +79,7 @@ def create_job(
         model_id=model_id,
         config=config,
         seed=seed,
+        webhook=webhook,
         epochs=config.get("epochs"),
     )
     session.add(job)
@@ -239,12 +242,13 @@ def record_progress(
         .values(
             **columns, heartbeat_at=now, lease_expires_at=now + timedelta(seconds=lease_seconds)
         )
-        .returning(Job.cancel_requested)
+        .returning(Job.cancel_requested, Job.webhook)
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
         raise LeaseLost(job_id)
     add_event(session=session, job_id=job_id, kind="progress", data=progress)
+    outbox.on_progress(session=session, job_id=job_id, webhook=row[1])
     return bool(row[0])
 
 
@@ -301,6 +305,7 @@ def _finish(
     add_event(session=session, job_id=job.id, kind="status", data=data)
     if keeps_checkpoint(job):  # however it stopped: by its worker, the API or a reaper
         keep_last(session=session, job=job)
+    outbox.on_status(session=session, job=job)
 
 
 def request_cancel(*, session: Session, owner_id: str | None, job_id: str) -> Job:

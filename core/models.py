@@ -34,21 +34,24 @@ def add_model(
     return model
 
 
-def get_model(*, session: Session, owner_id: str | None, model_id: str) -> TrainedModel:
-    """The caller's model, or NotFound."""
+def get_model(
+    *, session: Session, owner_id: str | None, model_id: str, lock: bool = False
+) -> TrainedModel:
+    """The caller's model, or NotFound; `lock`: held FOR SHARE until the commit."""
     stmt = select(TrainedModel).where(
         TrainedModel.id == model_id, owned(TrainedModel.owner_id, owner_id)
     )
-    model = session.scalar(stmt)
+    model = session.scalar(stmt.with_for_update(read=True) if lock else stmt)
     if model is None:
         raise NotFound("model", model_id)
     return model
 
 
 def usable_model(*, session: Session, owner_id: str | None, model_id: str) -> TrainedModel:
-    """The model a synthesis job may name; Conflict while its training job hasn't succeeded."""
+    """The model a synthesis job may name; Conflict while its training job hasn't succeeded.
+    The row stays locked until the job is committed, so a deletion waits for it."""
     try:
-        return get_model(session=session, owner_id=owner_id, model_id=model_id)
+        return get_model(session=session, owner_id=owner_id, model_id=model_id, lock=True)
     except NotFound:
         training = session.scalar(
             select(Job).where(

@@ -8,61 +8,46 @@ between a publish and its commit.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import shutil
 import time
-from collections.abc import Iterable
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.jobs import TERMINAL
-from core.storage import ArtifactStore
+from core.storage import Leftover, Store
 from core.tables import Artifact, Job, Video
 
 log = logging.getLogger("dyngen.worker")
 BATCH = 500  # keys per IN (...) query
 
 
-def sweep_orphans(*, session: Session, store: ArtifactStore, grace_seconds: float) -> int:
+def sweep_orphans(*, session: Session, store: Store, grace_seconds: float) -> int:
     """Delete files without rows, and finished jobs' leftovers, older than the grace period;
     returns how many files or folders went."""
     cutoff = time.time() - grace_seconds
     removed = _unrecorded_files(session, store, cutoff)
-    removed += _finished_job_dirs(session, store, cutoff)
+    removed += _finished_job_leftovers(session, store, cutoff)
     if removed:
         log.info("orphan check: deleted %d stored file(s) or folder(s) without a row", removed)
     return removed
 
 
-def _old(path: Path, cutoff: float) -> bool:
-    try:
-        return path.stat().st_mtime < cutoff
-    except FileNotFoundError:
-        return False
-
-
-def _unrecorded_files(session: Session, store: ArtifactStore, cutoff: float) -> int:
+def _unrecorded_files(session: Session, store: Store, cutoff: float) -> int:
     """Uploads under videos/ and outputs under artifacts/ that no row names."""
-    files = [p for p in _files(store.root / "videos", store.root / "artifacts") if _old(p, cutoff)]
-    keys = {p.relative_to(store.root).as_posix(): p for p in files}
-    known = _known_keys(session, list(keys))
+    keys = [
+        key
+        for prefix in ("videos/", "artifacts/")
+        for key, mtime in store.stored_keys(prefix)
+        if mtime < cutoff
+    ]
+    known = _known_keys(session, keys)
     removed = 0
-    for key, path in keys.items():
+    for key in keys:
         if key not in known:
-            path.unlink(missing_ok=True)
+            store.discard(key)
             removed += 1
-            if path.parent.parent == store.root / "artifacts":
-                _remove_if_empty(path.parent)
     return removed
-
-
-def _files(*roots: Path) -> Iterable[Path]:
-    for root in roots:
-        if root.exists():
-            yield from (p for p in root.rglob("*") if p.is_file())
 
 
 def _known_keys(session: Session, keys: list[str]) -> set[str]:
@@ -75,24 +60,18 @@ def _known_keys(session: Session, keys: list[str]) -> set[str]:
     return known
 
 
-def _finished_job_dirs(session: Session, store: ArtifactStore, cutoff: float) -> int:
+def _finished_job_leftovers(session: Session, store: Store, cutoff: float) -> int:
     """Resume state and scratch folders of jobs that ended (or no longer exist)."""
-    found: dict[str, list[Path]] = {}
-    resume = store.root / "resume"
-    if resume.exists():
-        for path in resume.iterdir():
-            found.setdefault(path.name, []).append(path)
-    if store.tmp.exists():
-        for path in store.tmp.glob("job-*-*"):
-            found.setdefault(path.name[len("job-") :].rsplit("-", 1)[0], []).append(path)
+    found: dict[str, list[Leftover]] = {}
+    for leftover in store.job_leftovers():
+        found.setdefault(leftover.job_id, []).append(leftover)
     ended = _ended_jobs(session, list(found))
     removed = 0
-    for job_id, paths in found.items():
-        if job_id in ended:
-            for path in paths:
-                if _old(path, cutoff):
-                    shutil.rmtree(path, ignore_errors=True)
-                    removed += 1
+    for job_id in ended:
+        for leftover in found[job_id]:
+            if leftover.mtime < cutoff:
+                leftover.drop()
+                removed += 1
     return removed
 
 
@@ -104,8 +83,3 @@ def _ended_jobs(session: Session, job_ids: list[str]) -> set[str]:
         stmt = select(Job.id).where(Job.id.in_(batch), Job.status.not_in(TERMINAL))
         live.update(session.scalars(stmt))
     return set(job_ids) - live
-
-
-def _remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not empty, or already gone
-        folder.rmdir()

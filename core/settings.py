@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.webhook_urls import parse_networks
+from model.config import RESUME_EVERY
 from model.masks import MaskLimits
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -66,6 +68,28 @@ class Settings(BaseSettings):
         default=None, description="artifact store; default data_dir/storage"
     )
     queue_name: str = Field(default="dyngen", min_length=1, max_length=100)
+    # object storage (docs/storage.md): with a storage URL no filesystem is shared
+    storage_url: str | None = Field(
+        default=None,
+        pattern=r"^s3://[^/]+(/.*)?$",
+        description="s3://bucket/prefix: keep files in an S3-compatible store (endpoint and "
+        "credentials from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...); default storage_dir",
+    )
+    scratch_dir: Path | None = Field(
+        default=None, description="local scratch with a storage URL; default data_dir/scratch"
+    )
+    presign_downloads: Literal["redirect", "url"] = Field(
+        default="redirect",
+        description="object store downloads: a 307 to a presigned URL, or JSON naming it",
+    )
+    presign_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+    storage_public_endpoint: str | None = Field(
+        default=None, description="the store's URL as clients reach it (presigned URLs)"
+    )
+    storage_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="connect and read timeout of object store requests"
+    )
+    storage_retries: int = Field(default=3, ge=1, description="attempts per store request")
 
     # the HTTP server
     host: str = "127.0.0.1"
@@ -76,6 +100,9 @@ class Settings(BaseSettings):
 
     # what a client may ask for
     max_upload_bytes: int = Field(default=512 * 1024**2, ge=1)
+    max_model_bytes: int = Field(
+        default=256 * 1024**2, ge=1, description="largest checkpoint POST /v1/models accepts"
+    )
     max_video_frames: int = Field(default=20_000, ge=1)
     max_video_side: int = Field(default=4096, ge=1, description="largest width or height accepted")
     max_epochs: int = Field(default=100_000, ge=1)
@@ -112,7 +139,9 @@ class Settings(BaseSettings):
         description="a job whose worker stops heartbeating is re-run after this",
     )
     heartbeat_seconds: float = Field(default=15.0, gt=0)
-    resume_every: int = Field(default=50, ge=1, description="save resume state every n epochs")
+    resume_every: int = Field(
+        default=RESUME_EVERY, ge=1, description="save resume state every n epochs"
+    )
     keep_checkpoints: int = Field(
         default=3, ge=1, description="a training job's newest intermediate checkpoints kept"
     )
@@ -166,6 +195,28 @@ class Settings(BaseSettings):
         default=None, gt=0, description="the file is stale after this; default 3 heartbeats"
     )
 
+    # webhooks (core/webhook_urls.py, worker/webhooks.py) and Idempotency-Key (core/idempotency.py)
+    webhook_allow_private: bool = Field(
+        default=False, description="let webhooks reach loopback, private, link-local addresses"
+    )
+    webhook_allowed_networks: str = Field(
+        default="", description="comma-separated IPs or CIDRs webhooks may reach even so"
+    )
+    webhook_retry_seconds: float = Field(
+        default=86_400.0, gt=0, description="a delivery is retried for this long, then given up"
+    )
+    webhook_backoff_seconds: float = Field(
+        default=2.0, gt=0, description="wait before the first retry; doubles after each"
+    )
+    webhook_max_backoff_seconds: float = Field(default=600.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, description="one POST's limit")
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, description="how often each worker looks for deliveries due"
+    )
+    idempotency_ttl_seconds: float = Field(
+        default=86_400.0, gt=0, description="how long an Idempotency-Key's response is kept"
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
@@ -173,6 +224,11 @@ class Settings(BaseSettings):
         # A lease shorter than two heartbeats expires under a healthy worker.
         if self.lease_seconds < 2 * self.heartbeat_seconds:
             raise ValueError("DYNGEN_LEASE_SECONDS must be at least twice DYNGEN_HEARTBEAT_SECONDS")
+        return self
+
+    @model_validator(mode="after")
+    def _check_webhook_networks(self) -> Settings:
+        parse_networks(self.webhook_allowed_networks)  # a typo fails at start, not per job
         return self
 
     @property
@@ -205,6 +261,12 @@ class Settings(BaseSettings):
     def store_dir(self) -> Path:
         """The artifact store's root as an absolute path."""
         root = self.storage_dir or self.resolved_data_dir / "storage"
+        return root.expanduser().resolve()
+
+    @property
+    def scratch_root(self) -> Path:
+        """This machine's scratch space (used with an object store) as an absolute path."""
+        root = self.scratch_dir or self.resolved_data_dir / "scratch"
         return root.expanduser().resolve()
 
     def check_bind(self, host: str) -> None:

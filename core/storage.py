@@ -1,20 +1,108 @@
-"""The artifact store: a local directory; every file lands under a temp name, then is renamed."""
+"""The artifact store: a local directory; every file lands under a temp name, then is renamed.
+
+`Store` is what the API and the workers use of a store; `ArtifactStore` (here) keeps files in a
+local directory, `core.objectstore.S3Store` in an S3-compatible bucket (`core.stores` picks).
+"""
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
+
+from core.errors import ServiceError
+from model.config import RESUME_FILE
 
 CHUNK = 1024 * 1024
 STAGED_PATTERN = "upload-*.part"
 # A staged file is locked a moment after it is created; younger ones are left alone.
 STAGING_GRACE_SECONDS = 2.0
+
+
+class StorageUnavailable(ServiceError):
+    """The store could not be reached or refused an operation (the API answers 503)."""
+
+    status = 503
+    code = "storage_unavailable"
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A job's resume state or scratch folder: when it was last written, and how to drop it."""
+
+    job_id: str
+    mtime: float
+    drop: Callable[[], None]
+
+
+class Staged(Protocol):
+    """An upload being received: hashed as it grows, readable locally for the probe."""
+
+    path: Path
+
+    @property
+    def bytes(self) -> int: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    def name(self, key: str) -> None: ...
+
+    def write(self, data: builtins.bytes) -> None: ...
+
+    def sync(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+class Store(Protocol):
+    """What the API and the workers need of a store (a local directory or a bucket)."""
+
+    root: Path  # local: the store; object store: this machine's scratch space
+
+    def ensure(self) -> None: ...
+
+    def stage(self) -> Staged: ...
+
+    def publish(self, staged: Staged, key: str) -> None: ...
+
+    def adopt(self, source: Path, key: str) -> tuple[int, str]: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def discard(self, key: str) -> None: ...
+
+    def local_file(self, key: str) -> Path | None: ...
+
+    def fetch(self, key: str, work_dir: Path) -> Path: ...
+
+    def sweep_staging(self) -> int: ...
+
+    def work_dir(self, job_id: str, attempt: int) -> Path: ...
+
+    def drop_job_files(self, job_id: str) -> None: ...
+
+    def resume_path(self, job_id: str) -> Path: ...
+
+    def save_resume(self, job_id: str) -> None: ...
+
+    def drop_resume(self, job_id: str) -> None: ...
+
+    def stored_keys(self, prefix: str) -> Iterator[tuple[str, float]]: ...
+
+    def job_leftovers(self) -> Iterator[Leftover]: ...
+
+    def check(self) -> None: ...
 
 
 class StagedFile:
@@ -28,6 +116,9 @@ class StagedFile:
         # The lock lives as long as the writing process: a file nobody holds it on was left
         # by an API that died mid-upload (`ArtifactStore.sweep_staging` deletes those).
         fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def name(self, key: str) -> None:
+        """Nothing to do: a local file gets its key when it is renamed."""
 
     def write(self, data: bytes) -> None:
         """Append `data` to the file and the hash."""
@@ -82,8 +173,9 @@ class ArtifactStore:
         self.ensure()
         return StagedFile(self.tmp / f"upload-{uuid.uuid4().hex}.part")
 
-    def publish(self, staged: StagedFile, key: str) -> None:
+    def publish(self, staged: Staged, key: str) -> None:
         """Rename a finished staged file to `key`."""
+        assert isinstance(staged, StagedFile), "staged by this store"
         staged.sync()
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -110,14 +202,25 @@ class ArtifactStore:
         """Remove the file with `key`, if it is there."""
         self.path(key).unlink(missing_ok=True)
 
+    def discard(self, key: str) -> None:
+        """Delete an artifact's file and its folder (artifacts/<id>/) once empty."""
+        self.delete(key)
+        folder = self.path(key).parent
+        if folder.parent == self.root / "artifacts":
+            with contextlib.suppress(OSError):  # not empty, or already gone
+                folder.rmdir()
+
+    def local_file(self, key: str) -> Path | None:
+        """The file to serve for `key` (always local here)."""
+        return self.path(key)
+
+    def fetch(self, key: str, work_dir: Path) -> Path:
+        """Where a job reads the file with `key`: in place, nothing is copied."""
+        return self.path(key)
+
     def sweep_staging(self) -> int:
         """Delete staged uploads whose writer died (no lock held on them); returns how many."""
-        removed = 0
-        for path in self.tmp.glob(STAGED_PATTERN):
-            if _orphaned(path):
-                path.unlink(missing_ok=True)
-                removed += 1
-        return removed
+        return sweep_staged_files(self.tmp)
 
     def work_dir(self, job_id: str, attempt: int) -> Path:
         """An empty scratch directory inside the store for one attempt at a job's outputs
@@ -135,13 +238,34 @@ class ArtifactStore:
 
     def resume_path(self, job_id: str) -> Path:
         """Where a training job keeps its resume state between attempts."""
-        path = self.root / "resume" / job_id / "resume.state"
+        path = self.root / "resume" / job_id / RESUME_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+    def save_resume(self, job_id: str) -> None:
+        """Nothing to do: the resume state is written in the store itself."""
 
     def drop_resume(self, job_id: str) -> None:
         """Delete a job's resume state (it finished, failed or was cancelled)."""
         shutil.rmtree(self.root / "resume" / job_id, ignore_errors=True)
+
+    def stored_keys(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Every file's key under `prefix` (e.g. "videos/") and when it was last written."""
+        folder = self.root / prefix
+        if not folder.exists():
+            return
+        for path in folder.rglob("*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file():
+                    yield path.relative_to(self.root).as_posix(), path.stat().st_mtime
+
+    def job_leftovers(self) -> Iterator[Leftover]:
+        """Jobs' resume folders and attempts' scratch folders."""
+        resume = self.root / "resume"
+        if resume.exists():
+            yield from _folders(resume.iterdir(), lambda p: p.name)
+        if self.tmp.exists():
+            yield from _folders(self.tmp.glob("job-*-*"), scratch_job_id)
 
     def check(self) -> None:
         """Raise unless the store can be written (readiness probe)."""
@@ -149,6 +273,37 @@ class ArtifactStore:
         probe = self.tmp / f"ready-{uuid.uuid4().hex}"
         probe.write_bytes(b"ok")
         probe.unlink()
+
+
+def scratch_job_id(folder: Path) -> str:
+    """The job id in an attempt's scratch folder name (job-<id>-<attempt>)."""
+    return folder.name[len("job-") :].rsplit("-", 1)[0]
+
+
+def _folders(paths: Iterator[Path], job_id: Callable[[Path], str]) -> Iterator[Leftover]:
+    for path in paths:
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        drop = functools.partial(shutil.rmtree, path, ignore_errors=True)
+        yield Leftover(job_id(path), mtime, drop)
+
+
+def scratch_leftovers(root: Path) -> Iterator[Leftover]:
+    """Attempts' scratch folders (job-<id>-<attempt>) directly under `root`."""
+    if root.exists():
+        yield from _folders(root.glob("job-*-*"), scratch_job_id)
+
+
+def sweep_staged_files(folder: Path) -> int:
+    """Delete staged uploads in `folder` whose writer died; returns how many."""
+    removed = 0
+    for path in folder.glob(STAGED_PATTERN):
+        if _orphaned(path):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _orphaned(path: Path) -> bool:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -49,7 +59,7 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -92,6 +102,8 @@ class Job(Base):
     checkpoint_id: Mapped[str | None] = mapped_column(ID, default=None)
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    # {"url", "events"}: where the outbox (core/outbox.py) posts the job on those events
+    webhook: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     # progress, written by the worker every epoch
     epoch: Mapped[int | None] = mapped_column(Integer)
     epochs: Mapped[int | None] = mapped_column(Integer)
@@ -136,7 +148,10 @@ class Artifact(Base):
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    # None: an imported checkpoint, or a model's checkpoint kept after its job was deleted
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(32))
     filename: Mapped[str] = mapped_column(String(255))
     media_type: Mapped[str] = mapped_column(String(100))
@@ -155,8 +170,60 @@ class TrainedModel(Base):
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    # None: imported, or its training job was deleted (the model outlives it)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    source: Mapped[str] = mapped_column(String(16), default="training", server_default="training")
     checkpoint_id: Mapped[str] = mapped_column(ForeignKey("artifacts.id"))
     config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The owner column of the tables below: an API key's id, or this for open mode's anonymous
+# user (a NULL would let a unique constraint hold twice).
+ANONYMOUS = "-"
+
+
+class WebhookSecret(Base):
+    """The secret an owner's webhook deliveries are signed with (shown once, rotatable)."""
+
+    __tablename__ = "webhook_secrets"
+
+    owner: Mapped[str] = mapped_column(ID, primary_key=True)
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event of a job to post to its webhook: the outbox, written with the status change."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    # pending -> delivered | failed (retries ran past DYNGEN_WEBHOOK_RETRY_SECONDS)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # the body, fixed at the first attempt so that every retry sends the same bytes
+    payload: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class IdempotencyKey(Base):
+    """A client's Idempotency-Key: the request it came with and the response it got."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("owner", "key", name="uq_idempotency_owner_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    owner: Mapped[str] = mapped_column(ID)
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # None while the first request is still being answered
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    response: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

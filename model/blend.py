@@ -65,11 +65,12 @@ def holdout(visible: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 def _held_shape(occluded: np.ndarray, visible: np.ndarray) -> np.ndarray:
     """Another frame's occluded set (S, S) on this frame's visible pixels: in place, so the
     held pixels lie where occlusions lie, else moved by half the frame."""
-    in_place = occluded & visible
+    in_place: np.ndarray = occluded & visible
     if in_place.any():
         return in_place
     half = occluded.shape[0] // 2
-    return np.roll(occluded, (half, half), axis=(0, 1)) & visible
+    moved: np.ndarray = np.roll(occluded, (half, half), axis=(0, 1)) & visible
+    return moved
 
 
 def _isolated(known: np.ndarray, shape: np.ndarray, t: int) -> bool:
@@ -185,7 +186,8 @@ def apply_blend(blend: Blend, fills: dict[str, np.ndarray], bins: np.ndarray) ->
     """The weighted fill of every pixel, each pixel weighted by its bin's row."""
     weights = blend.weights[bins]  # (N, T, S, S, K)
     stacked = np.stack([fills[n] for n in blend.names], axis=-1)  # (N, T, 3, S, S, K)
-    return np.einsum("ntcyxk,ntyxk->ntcyx", stacked, weights)
+    blended: np.ndarray = np.einsum("ntcyxk,ntyxk->ntcyx", stacked, weights)
+    return blended
 
 
 def blended_recovery(
@@ -221,4 +223,5 @@ def _simplex_grid(count: int) -> np.ndarray:
 def _best_weights(grid: np.ndarray, values: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The grid row whose weighted fill has the least mean absolute error on the target."""
     errors = [np.abs(row @ values - target).mean() for row in grid]
-    return grid[int(np.argmin(errors))]
+    best: np.ndarray = grid[int(np.argmin(errors))]
+    return best

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from pydantic import ValidationError
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import load_file, save_file
 
-from model.config import TrainConfig
+from model.config import SynthesisConfig, TrainConfig
 from model.errors import CheckpointError
 from model.files import atomic_path
 from model.networks import DynamicGenerator
@@ -36,6 +38,29 @@ class Checkpoint:
     info: dict[str, str] = field(default_factory=dict)
     residual: ResidualLDS | None = None  # `residual: lds`: added to every synthesized frame
     chains: torch.Tensor | None = None  # (N, T, k) inferred noise (None in older checkpoints)
+
+    def frame_chunks(
+        self, config: SynthesisConfig, seed: int, device: torch.device
+    ) -> Iterator[np.ndarray]:
+        """uint8 syntheses (V, L, S, S, 3), chunk after chunk (model/sampler.py)."""
+        from model.sampler import sample_chunks
+        from model.video_io import to_uint8
+
+        for chunk in sample_chunks(self, config, seed=seed, device=device):
+            yield to_uint8(chunk.cpu().numpy())
+
+    def save(self, path: Path) -> None:
+        """Write the checkpoint to one .safetensors file."""
+        save_model(path, self)
+
+    def training_reconstruction(self, source: Path) -> np.ndarray | None:
+        """The training clips decoded from the stored chains (the file's, or those of the
+        resume state beside `source`): uint8 (N, T, S, S, 3); None without chains."""
+        from model.evaluation import reconstruct, stored_chains
+        from model.video_io import to_uint8
+
+        chains = stored_chains(source, self)
+        return None if chains is None else to_uint8(reconstruct(self, chains).cpu().numpy())
 
 
 def save_checkpoint(
@@ -154,19 +179,3 @@ def _config_from(path: Path, metadata: dict[str, str]) -> TrainConfig:
         return TrainConfig.model_validate(json.loads(metadata["config"]))
     except (KeyError, json.JSONDecodeError, ValidationError) as err:
         raise CheckpointError(f"{path}: missing or invalid config ({err})") from None
-
-
-def model_format(path: Path) -> str:
-    """The `format` in a safetensors file's metadata; CheckpointError when it has none."""
-    from model.lds import LDS_FORMAT  # lds does not import this module: no cycle
-
-    if not Path(path).is_file():
-        raise CheckpointError(f"{path}: no such file")
-    try:
-        with safe_open(str(path), framework="np") as handle:
-            found = (handle.metadata() or {}).get("format", "")
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a safetensors checkpoint ({err})") from None
-    if found not in (CHECKPOINT_FORMAT, LDS_FORMAT):
-        raise CheckpointError(f"{path}: not a dyngen checkpoint or LDS file")
-    return found

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-IMAGE_SIZES = (16, 32, 64, 128, 256)
 # Configs are strict: a JSON string or boolean where a number belongs ("epochs": "3", true)
 # is refused, never coerced. Tuples alone stay lax so JSON arrays are taken, but their items
 # are strict too.
 STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 Width = Annotated[int, Strict()]
 
+# The registry of training methods: name -> the module that trains, saves and loads its
+# models (model/methods.py says what it defines). A new method is a module and a line here.
+METHOD_MODULES: dict[str, str] = {
+    "abptt": "model.abptt",
+    "lds": "model.lds",
+}
+if TYPE_CHECKING:
+    MethodName = str
+else:  # `auto`: train the dynamic generator, fit the LDS, keep the better (model/choice.py)
+    MethodName = Literal[(*METHOD_MODULES, "auto")]
+
 
 # Presets fill the fields a config leaves unset. `faithful` is the plain port of the authors'
-# algorithm that DESIGN measured: ReLU transition units, fp32, a single-sample reconstruction.
+# algorithm measured in docs/design.md (5.1): ReLU transition units, fp32, a single-sample
+# reconstruction.
 PRESETS: dict[str, dict[str, object]] = {
     "default": {},
     "faithful": {
@@ -51,6 +62,18 @@ def with_recovery_defaults(fields: dict[str, object]) -> dict[str, object]:
     return ({"sigma": RECOVERY_SIGMA} if faithful else RECOVERY_DEFAULTS) | fields
 
 
+def run_fields(fields: dict[str, object], *, masked: bool) -> dict[str, object]:
+    """The config fields a run validates, for the CLI and the API alike: a masked run's
+    recovery defaults where its fields don't set them, a complete-data run's fields as given."""
+    return with_recovery_defaults(fields) if masked else fields
+
+
+# Resume state, in the CLI and the service alike: the learner's whole state saved every
+# RESUME_EVERY epochs (and when a run is stopped) to a safetensors file named RESUME_FILE.
+RESUME_EVERY = 50
+RESUME_FILE = "resume.safetensors"
+
+
 Clip = TypeVar("Clip", bound=BaseModel)
 
 
@@ -66,21 +89,21 @@ def fit_frames(config: Clip, available: int, minimum: int = 2) -> Clip:
 
 
 class TrainConfig(BaseModel):
-    """Hyperparameters of one training run; defaults are the authors' release (DESIGN 1)."""
+    """Hyperparameters of one training run; the authors' defaults (docs/design.md 1.1)."""
 
     model_config = STRICT
 
     preset: Literal["default", "faithful"] = Field(
         "default", description="defaults for unset fields: default, or the authors' plain algorithm"
     )
-    method: Literal["abptt", "lds", "auto"] = Field(
+    method: MethodName = Field(
         "abptt",
         description="abptt: the dynamic generator; lds: the linear baseline, in seconds; auto:"
         " both, scored on held-back frames, the better kept",
     )
     lds_components: int = Field(30, ge=1, le=1024, description="PCA components of the LDS")
     # data
-    image_size: Literal[16, 32, 64, 128, 256] = 64
+    image_size: Literal[16, 32, 64, 128, 256] = Field(64, description="frame side in pixels")
     # the authors' 60; 120 won on flag and flashing_light but lost on fire at the same
     # epochs (QUALITY.md). Unset, a shorter clip trains on all it has (`fit_to_length`).
     frames: int = Field(
@@ -88,30 +111,44 @@ class TrainConfig(BaseModel):
     )
     start: int = Field(0, ge=0, description="first frame taken")
     every: int = Field(1, ge=1, le=100, description="keep every n-th frame")
-    resize: Literal["crop", "stretch"] = "crop"
+    resize: Literal["crop", "stretch"] = Field(
+        "crop", description="centre-crop or stretch each frame to a square"
+    )
     # model
-    transition: Literal["nonlinear", "linear"] = "nonlinear"
-    state_dim: int = Field(100, ge=1, le=4096)
-    noise_dim: int = Field(100, ge=1, le=4096)
+    transition: Literal["nonlinear", "linear"] = Field(
+        "nonlinear", description="transition model: residual MLP, or the paper's linear variant"
+    )
+    state_dim: int = Field(100, ge=1, le=4096, description="latent state size d")
+    noise_dim: int = Field(100, ge=1, le=4096, description="noise size k")
     content_dim: int = Field(0, ge=0, le=4096, description="per-video content vector, 0 = none")
-    mlp_widths: tuple[Width, ...] = Field((20, 20), min_length=1, max_length=8, strict=False)
+    mlp_widths: tuple[Width, ...] = Field(
+        (20, 20),
+        min_length=1,
+        max_length=8,
+        strict=False,
+        description="hidden widths of the transition MLP",
+    )
     mlp_activation: Literal["tanh", "relu", "leaky_relu"] = Field(
         "tanh",
         description="hidden units of the transition MLP; ReLU units die and freeze the noise",
     )
-    transition_init_std: float = Field(1e-3, gt=0, le=1)
+    transition_init_std: float = Field(
+        1e-3, gt=0, le=1, description="std of the transition's initial weights"
+    )
     base_channels: int = Field(64, ge=1, le=512, description="generator width at the output")
-    generator_init_std: float = Field(5e-3, gt=0, le=1)
+    generator_init_std: float = Field(
+        5e-3, gt=0, le=1, description="std of the generator's initial weights"
+    )
     # learning
-    epochs: int = Field(3000, ge=1, le=1_000_000)
+    epochs: int = Field(3000, ge=1, le=1_000_000, description="training epochs")
     chunk_length: int = Field(30, ge=1, le=10_000, description="L: frames per truncated-BPTT chunk")
     chunk_offsets: Literal["fixed", "random"] = Field(
         "fixed",
         description="chunk boundaries at multiples of L, or shifted by a random offset each epoch",
     )
-    sigma: float = Field(1.0, gt=0, le=100)
-    langevin_steps: int = Field(15, ge=0, le=1000)
-    langevin_delta: float = Field(0.03, gt=0, le=10)
+    sigma: float = Field(1.0, gt=0, le=100, description="observation noise of the energy")
+    langevin_steps: int = Field(15, ge=0, le=1000, description="Langevin steps per chunk")
+    langevin_delta: float = Field(0.03, gt=0, le=10, description="Langevin step size")
     energy_scaling: Literal["per_frame", "sum", "mean"] = Field(
         "per_frame",
         description="E divided by the frames in the chunk (learns), plain sum, or mean per value",
@@ -119,11 +156,11 @@ class TrainConfig(BaseModel):
     learn_steps: int = Field(
         1, ge=1, le=100, description="parameter steps per chunk after its Langevin steps"
     )
-    learning_rate: float = Field(2e-3, gt=0, le=1)
+    learning_rate: float = Field(2e-3, gt=0, le=1, description="Adam learning rate")
     transition_lr_scale: float = Field(
         1.0, gt=0, le=100, description="the transition's learning rate over the generator's"
     )
-    beta1: float = Field(0.5, ge=0, lt=1)
+    beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1")
     # auto: as good as fp32 within seed noise and 1.8x faster here (BENCHMARKS.md)
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="generator arithmetic; auto = bf16 where the device has it natively"
@@ -220,15 +257,19 @@ class SynthesisConfig(BaseModel):
 
     model_config = STRICT
 
-    num_videos: int = Field(2, ge=1, le=256)
-    frames: int = Field(120, ge=1, le=100_000)
-    fps: float = Field(25.0, gt=0, le=240)
-    formats: tuple[Literal["mp4", "gif"], ...] = Field(("mp4",), min_length=1, strict=False)
+    num_videos: int = Field(2, ge=1, le=256, description="videos to generate")
+    frames: int = Field(120, ge=1, le=100_000, description="length of each video")
+    fps: float = Field(25.0, gt=0, le=240, description="frames per second of the files")
+    formats: tuple[Literal["mp4", "gif"], ...] = Field(
+        ("mp4",), min_length=1, strict=False, description="file formats: mp4, gif or both"
+    )
     fresh_state: bool = Field(False, description="draw s_0 from N(0, I) instead of the learned one")
     content: int | None = Field(
-        0, ge=0, description="training video whose content vector is used; null = fresh draw"
+        0,
+        ge=0,
+        description="training video whose content vector is used; null (CLI: fresh) = a fresh draw",
     )
-    noise_scale: float = Field(1.0, ge=0, le=10)
+    noise_scale: float = Field(1.0, ge=0, le=10, description="scale of the drawn noise xi_t")
 
     @field_validator("formats")
     @classmethod

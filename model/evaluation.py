@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from model.config import RESUME_FILE
 from model.video_io import ClipSettings
+
+if TYPE_CHECKING:
+    from model.methods import TrainedModel
 
 
 def read_clip(
@@ -20,7 +24,8 @@ def read_clip(
     last = settings.start + settings.every * (settings.frames - 1)  # last training frame
 
     def read(extra: int) -> np.ndarray:
-        return read_clips([Path(video)], settings, extra)[0]
+        clip: np.ndarray = read_clips([Path(video)], settings, extra)[0]
+        return clip
 
     def extra_for(count: int) -> int:
         return max(0, min(held_out_max, (count - 1 - last) // settings.every))
@@ -35,31 +40,16 @@ def read_clip(
     return clip, (rest if len(rest) else None)
 
 
-def load_model(path: Path, device: str) -> Any:
-    """A Checkpoint or an LDSModel, by the file's format; both carry the clip settings."""
-    from model.checkpoint import load_checkpoint, model_format
-    from model.device import resolve_device
-    from model.lds import LDS_FORMAT, load_lds
-
-    if model_format(path) == LDS_FORMAT:
-        return load_lds(path)
-    return load_checkpoint(path, resolve_device(device))
-
-
-def synthesize(model: Any, num_videos: int, frames: int, seed: int, device: str) -> np.ndarray:
-    """uint8 (V, F, S, S, 3) syntheses from a loaded Checkpoint or LDSModel."""
+def synthesize(
+    model: TrainedModel, num_videos: int, frames: int, seed: int, device: str
+) -> np.ndarray:
+    """uint8 (V, F, S, S, 3) syntheses from a trained model of any method."""
     from model.config import SynthesisConfig
     from model.device import resolve_device
-    from model.lds import LDSModel, sample_lds
-    from model.sampler import sample_chunks
-    from model.video_io import to_uint8
 
-    if isinstance(model, LDSModel):
-        return sample_lds(model, num_videos, frames, seed=seed)
     config = SynthesisConfig(num_videos=num_videos, frames=frames)
-    target = resolve_device(device)
-    chunks = sample_chunks(model, config, seed=seed, device=target)  # (V, L, 3, S, S) each
-    return np.concatenate([to_uint8(c.cpu().numpy()) for c in chunks], axis=1)
+    chunks = model.frame_chunks(config, seed, resolve_device(device))
+    return np.concatenate(list(chunks), axis=1)
 
 
 def stored_chains(path: Path, ckpt: Any) -> Any:
@@ -70,7 +60,7 @@ def stored_chains(path: Path, ckpt: Any) -> Any:
 
     if ckpt.chains is not None:
         return ckpt.chains
-    resume = Path(path).parent / "resume.safetensors"
+    resume = Path(path).parent / RESUME_FILE
     if not resume.is_file():
         return None
     try:
@@ -97,21 +87,13 @@ def reconstruct(ckpt: Any, chains: Any) -> Any:
     )
 
 
-def model_reconstruction_motion(path: Path, model: Any, clip: np.ndarray) -> float | None:
+def model_reconstruction_motion(path: Path, model: TrainedModel, clip: np.ndarray) -> float | None:
     """The reconstruction's motion over the clip's (the first training video), or None for a
     checkpoint without stored chains."""
-    from model.lds import LDSModel, reconstruct_lds
     from model.quality import reconstruction_motion_ratio
-    from model.video_io import to_uint8
 
-    if isinstance(model, LDSModel):
-        recon = reconstruct_lds(model)
-    else:
-        chains = stored_chains(path, model)
-        if chains is None:
-            return None
-        recon = to_uint8(reconstruct(model, chains).cpu().numpy())
-    return reconstruction_motion_ratio(recon[:1], clip[None])
+    recon = model.training_reconstruction(path)
+    return None if recon is None else reconstruction_motion_ratio(recon[:1], clip[None])
 
 
 def evaluate_model(
@@ -129,8 +111,11 @@ def evaluate_model(
 
     if multiple < 1 or num_videos < 1 or seeds < 1:
         raise ValueError("--frames-multiple, --num-videos and --seeds must be at least 1")
-    model = load_model(path, device)
-    settings: ClipSettings = model.config
+    from model.device import resolve_device
+    from model.methods import load_model
+
+    model = load_model(path, resolve_device(device))
+    settings = model.config
     frames = multiple * settings.frames
     clip, held_out = read_clip(video, settings, frames)
     reports = [

@@ -7,24 +7,31 @@ x_{t+1} = A x_t + B w_t    states: least-squares A (n, n), w_t ~ N(0, I), B B^T 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file as load_arrays
+from safetensors.numpy import save_file
 
-from model.config import fit_frames
+from model.config import SynthesisConfig, fit_frames
 from model.errors import CheckpointError, DyngenError
 from model.files import atomic_path
 from model.stored import checked_metadata
-from model.video_io import read_clips
+
+if TYPE_CHECKING:
+    from model.pipeline import TrainingRun, TrainResult
 
 LDS_FORMAT = "dyngen-lds"
 LDS_VERSION = "1"
 MAX_RADIUS = 0.999  # a fitted A with larger eigenvalues is shrunk so long syntheses stay bounded
+SAMPLE_CHUNK = 30  # frames per chunk handed to the video writers
+FILE_FORMAT = LDS_FORMAT  # as a registered method (model/methods.py)
 
 
 class LDSConfig(BaseModel):
@@ -56,11 +63,32 @@ class LDSModel:
     transition: np.ndarray  # (n, n) A
     noise: np.ndarray  # (n, n) B with B B^T = Q, the residual covariance
     states: np.ndarray  # (N, T, n) coefficients of the training frames
+    info: dict[str, str] = field(default_factory=dict)  # saved in the file's metadata
 
     @property
     def components(self) -> int:
         """n, the state size actually kept."""
         return int(self.basis.shape[1])
+
+    def frame_chunks(
+        self, config: SynthesisConfig, seed: int, device: torch.device
+    ) -> Iterator[np.ndarray]:
+        """uint8 syntheses (V, L, S, S, 3), chunk after chunk (sampled whole: it is small)."""
+        if config.fresh_state or config.content not in (0, None):
+            raise DyngenError("an LDS model has one learned start state and no content vectors")
+        videos = sample_lds(
+            self, config.num_videos, config.frames, seed=seed, noise_scale=config.noise_scale
+        )  # (V, F, S, S, 3), on the CPU whatever the device
+        for begin in range(0, config.frames, SAMPLE_CHUNK):
+            yield videos[:, begin : begin + SAMPLE_CHUNK]
+
+    def save(self, path: Path) -> None:
+        """Write the LDS and its info to one .safetensors file."""
+        save_lds(path, self, self.info)
+
+    def training_reconstruction(self, source: Path) -> np.ndarray | None:
+        """The training clips through the PCA basis: uint8 (N, T, S, S, 3)."""
+        return reconstruct_lds(self)
 
 
 def usable_components(requested: int, transitions: int, frames: int) -> int:
@@ -117,13 +145,8 @@ def _stable(transition: np.ndarray) -> np.ndarray:
 def _matrix_sqrt(covariance: np.ndarray) -> np.ndarray:
     """B with B B^T = covariance, for a symmetric positive semi-definite (n, n) matrix."""
     values, vectors = np.linalg.eigh((covariance + covariance.T) / 2)
-    return vectors * np.sqrt(np.clip(values, 0, None))[None]
-
-
-def fit_lds_videos(paths: list[Path], config: LDSConfig) -> LDSModel:
-    """Read each video as training reads it (read_video) and fit one LDS to them."""
-    clips = read_clips(paths, config)
-    return fit_lds(clips, config)
+    root: np.ndarray = vectors * np.sqrt(np.clip(values, 0, None))[None]
+    return root
 
 
 def sample_lds(
@@ -148,7 +171,8 @@ def sample_lds(
         state = state @ model.transition.T + drive @ model.noise.T
     pixels = states @ model.basis.T + model.mean  # (V, F, D)
     out = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    return out.reshape(num_videos, frames, size, size, 3)
+    videos: np.ndarray = out.reshape(num_videos, frames, size, size, 3)
+    return videos
 
 
 def reconstruct_lds(model: LDSModel) -> np.ndarray:
@@ -156,7 +180,8 @@ def reconstruct_lds(model: LDSModel) -> np.ndarray:
     pixels = model.states @ model.basis.T + model.mean  # (N, T, D)
     size = model.config.image_size
     out = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    return out.reshape(*model.states.shape[:2], size, size, 3)
+    clips: np.ndarray = out.reshape(*model.states.shape[:2], size, size, 3)
+    return clips
 
 
 def save_lds(path: Path, model: LDSModel, info: dict[str, str] | None = None) -> None:
@@ -194,14 +219,29 @@ def load_lds(path: Path) -> LDSModel:
     except (KeyError, json.JSONDecodeError, ValidationError) as err:
         raise CheckpointError(f"{path}: missing or invalid LDS content ({err})") from None
     _check_shapes(path, model)
+    model.info = {
+        k: v for k, v in metadata.items() if k not in ("format", "format_version", "config")
+    }
     return model
+
+
+def load_file(path: Path, device: torch.device) -> LDSModel:
+    """An LDS model file (it samples on the CPU whatever the device)."""
+    return load_lds(path)
+
+
+def train(run: TrainingRun) -> TrainResult:
+    """Fit the LDS in seconds, then the training's outputs."""
+    from model.pipeline import train_lds
+
+    return train_lds(run)
 
 
 def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Tensors and metadata of a safetensors file that says it is an LDS of our version."""
     metadata = checked_metadata(path, LDS_FORMAT, LDS_VERSION)
     try:
-        tensors = load_file(str(path))
+        tensors = load_arrays(str(path))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a safetensors file ({err})") from None
     return tensors, metadata

@@ -81,9 +81,6 @@ class FileMask(BaseModel):
         return MaskLimits(self.max_bytes, self.max_frames, self.max_side)
 
 
-MaskSpec = Annotated[MissingFramesMask | RegionsMask | FileMask, Field(discriminator="kind")]
-
-
 def parse_frame_list(text: str) -> list[int]:
     """'3,5,10-14' -> [3, 5, 10, 11, 12, 13, 14] (inclusive ranges)."""
     frames: list[int] = []
@@ -326,7 +323,8 @@ def _read_npy(path: Path) -> np.ndarray:
         array = array[None]
     if array.ndim != 3 or (not np.issubdtype(array.dtype, np.number) and array.dtype != bool):
         raise MaskError(f"{path}: mask shape {array.shape} ({array.dtype}) is not T x H x W (x C)")
-    return array.astype(np.float32) > 0.5
+    missing: np.ndarray = array.astype(np.float32) > 0.5
+    return missing
 
 
 def _read_mask_video(path: Path, size: int, resize: str) -> tuple[np.ndarray, tuple[int, int, int]]:

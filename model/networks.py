@@ -16,7 +16,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 
 class NonlinearTransition(nn.Module):
-    """s_t = tanh(s_{t-1} + MLP([xi_t, s_{t-1}])): a residual MLP (DESIGN 1)."""
+    """s_t = tanh(s_{t-1} + MLP([xi_t, s_{t-1}])): a residual MLP (docs/design.md 1.1)."""
 
     def __init__(
         self, state_dim: int, noise_dim: int, widths: tuple[int, ...], activation: str = "tanh"
@@ -45,7 +45,8 @@ class LinearTransition(nn.Module):
     def forward(self, state: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """(N, d), (N, k) -> (N, d)."""
         # the identity keeps the initial map (weights ~ 1e-3) from collapsing the state to 0
-        return state + self.affine(torch.cat([noise, state], dim=-1))
+        step: torch.Tensor = self.affine(torch.cat([noise, state], dim=-1))
+        return state + step
 
 
 class Generator(nn.Module):
@@ -70,7 +71,10 @@ class Generator(nn.Module):
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         """(B, input_dim) -> (B, 3, H, W)."""
-        return self.net(code[:, :, None, None].contiguous(memory_format=self.memory_format))
+        frames: torch.Tensor = self.net(
+            code[:, :, None, None].contiguous(memory_format=self.memory_format)
+        )
+        return frames
 
 
 class DynamicGenerator(nn.Module):
@@ -118,5 +122,5 @@ class DynamicGenerator(nn.Module):
         n, length, _ = states.shape
         if content is not None and content.shape[-1] > 0:
             states = torch.cat([content[:, None].expand(n, length, -1), states], dim=-1)
-        frames = self.generator(states.reshape(n * length, -1))
+        frames: torch.Tensor = self.generator(states.reshape(n * length, -1))
         return frames.reshape(n, length, *frames.shape[1:])

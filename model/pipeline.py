@@ -13,13 +13,14 @@ import numpy as np
 import torch
 
 from model.blend import blended_recovery, candidate_fills, fill_errors, holdout
-from model.checkpoint import Checkpoint, load_resume, save_model, save_resume
-from model.config import TrainConfig
+from model.checkpoint import Checkpoint, load_resume, save_resume
+from model.config import RESUME_EVERY, RESUME_FILE, TrainConfig
 from model.device import resolve_device
 from model.errors import Cancelled, DyngenError
 from model.lds import LDSConfig, LDSModel, reconstruct_lds
 from model.learner import ABPTTLearner, EpochStats
 from model.masks import FileMask, MissingFramesMask, RegionsMask, build_visible
+from model.methods import TrainedModel, method
 from model.metrics import (
     psnr,
     recovery_error,
@@ -85,7 +86,8 @@ class TrainingData:
         """The pixels the model learns from: visible and not held out."""
         if self.visible is None or self.validation is None:
             return self.visible
-        return self.visible & ~self.validation
+        kept: np.ndarray = self.visible & ~self.validation
+        return kept
 
 
 def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | None) -> TrainingData:
@@ -153,6 +155,24 @@ def config_warnings(config: TrainConfig, masked: bool = False) -> list[str]:
     return notes
 
 
+@dataclass
+class TrainingRun:
+    """One training's inputs once its videos were read: what every method's `train` takes."""
+
+    config: TrainConfig
+    data: TrainingData
+    videos: list[Path]
+    out: Path
+    seed: int
+    device: torch.device
+    on_epoch: Callable[[EpochReport], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+    resume_path: Path | None = None
+    resume_every: int = RESUME_EVERY
+    warnings: list[str] = field(default_factory=list)
+    on_checkpoint: Callable[[Path, int], None] | None = None
+
+
 def train_model(
     config: TrainConfig,
     videos: list[Path],
@@ -164,11 +184,12 @@ def train_model(
     on_epoch: Callable[[EpochReport], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     resume_path: Path | None = None,
-    resume_every: int = 50,
+    resume_every: int = RESUME_EVERY,
     on_start: Callable[[TrainConfig, list[str]], None] | None = None,
     on_checkpoint: Callable[[Path, int], None] | None = None,
 ) -> TrainResult:
-    """Train on the videos (optionally masked) and write the checkpoint and its reports.
+    """Train on the videos (optionally masked) with the config's method and write the model
+    and its reports.
 
     `on_start` gets the config fitted to the videos and its warnings once the videos have
     been read, so bad input has failed before anything is shown as started.
@@ -187,34 +208,29 @@ def train_model(
         log.warning(note)
     if on_start is not None:
         on_start(config, warnings)
-    if config.method == "lds":
-        return train_lds(config, data, Path(videos[0]), Path(out_dir), seed, on_epoch)
-    learner = _make_learner(config, data, seed, target, resume_path)
+    run = TrainingRun(
+        config, data, [Path(v) for v in videos], Path(out_dir), seed, target, on_epoch,
+        should_stop, resume_path, resume_every, warnings, on_checkpoint,
+    )  # fmt: skip
+    # `auto` trains the dynamic generator, then chooses (train_abptt)
+    return method("abptt" if config.method == "auto" else config.method).train(run)
+
+
+def train_abptt(run: TrainingRun) -> TrainResult:
+    """ABPTT (with `auto`, the choice against the LDS after it): outputs and warnings."""
+    config, data, target = run.config, run.data, run.device
+    learner = _make_learner(config, data, run.seed, target, run.resume_path)
     began = time.perf_counter()
-    first_epoch = learner.epoch
-
-    def after_epoch(stats: EpochStats) -> None:
-        if resume_path is not None and stats.epoch % resume_every == 0:
-            save_resume(resume_path, config, *learner.state_tensors())
-        if on_checkpoint is not None and checkpoint_due(config, stats.epoch):
-            path = write_intermediate(learner, data, Path(out_dir), seed, target)
-            on_checkpoint(path, stats.epoch)
-        if on_epoch is not None:
-            on_epoch(_report(stats, config.epochs, began, first_epoch))
-
-    if not learner.fit(on_epoch=after_epoch, should_stop=should_stop):
-        if resume_path is not None:
-            save_resume(resume_path, config, *learner.state_tensors())
-        raise Cancelled(f"stopped after epoch {learner.epoch} of {config.epochs}")
+    _fit(learner, run, began)
     extra: dict[str, object] = {"seconds": round(time.perf_counter() - began, 3)}
-    ckpt, finish = finished_checkpoint(learner, data, seed, target)
+    ckpt, finish = finished_checkpoint(learner, data, run.seed, target)
     extra |= finish
     if data.visible is None:  # with a mask, the clip's hidden pixels are not a reference
-        extra["quality"] = training_report(ckpt, Path(videos[0]), seed, target)
-    result = _write_training_outputs(learner, data, Path(out_dir), ckpt, extra)
-    result.warnings = warnings
+        extra["quality"] = training_report(ckpt, run.videos[0], run.seed, target)
+    result = write_training_outputs(run, ckpt, *_abptt_outputs(learner, data, extra))
+    result.warnings = run.warnings
     if config.method == "auto":
-        choose_kept_model(result, ckpt, data, Path(videos[0]), seed, target)
+        choose_kept_model(result, ckpt, data, run.videos[0], run.seed, target)
     kept = (_dict(result.metrics.get("choice")) or {}).get("kept", "abptt")
     result.warnings += quality_warnings(
         _dict(result.metrics.get("quality")),
@@ -223,6 +239,25 @@ def train_model(
     )
     _rewrite_metrics(result, {"warnings": result.warnings})
     return result
+
+
+def _fit(learner: ABPTTLearner, run: TrainingRun, began: float) -> None:
+    """Run the learner's epochs, saving resume state as asked; Cancelled when stopped."""
+    first_epoch, resume_path = learner.epoch, run.resume_path
+
+    def after_epoch(stats: EpochStats) -> None:
+        if resume_path is not None and stats.epoch % run.resume_every == 0:
+            save_resume(resume_path, run.config, *learner.state_tensors())
+        if run.on_checkpoint is not None and checkpoint_due(run.config, stats.epoch):
+            path = write_intermediate(learner, run.data, run.out, run.seed, run.device)
+            run.on_checkpoint(path, stats.epoch)
+        if run.on_epoch is not None:
+            run.on_epoch(_report(stats, run.config.epochs, began, first_epoch))
+
+    if not learner.fit(on_epoch=after_epoch, should_stop=run.should_stop):
+        if resume_path is not None:
+            save_resume(resume_path, run.config, *learner.state_tensors())
+        raise Cancelled(f"stopped after epoch {learner.epoch} of {run.config.epochs}")
 
 
 def add_residual(
@@ -238,7 +273,7 @@ def add_residual(
     chains = stored_chains(checkpoint, ckpt)
     if chains is None:
         raise DyngenError(
-            f"{checkpoint}: no inferred chains (neither in the file nor in a resume.safetensors "
+            f"{checkpoint}: no inferred chains (neither in the file nor in a {RESUME_FILE} "
             "beside it, saved by the same run)"
         )
     clips = read_clips(videos, ckpt.config)
@@ -255,7 +290,7 @@ def add_residual(
     ckpt.config = ckpt.config.model_copy(
         update={"residual": "lds", "residual_components": components}
     )
-    save_model(out, ckpt)
+    ckpt.save(out)
     return {
         "components": ckpt.residual.components,
         "seconds": round(time.perf_counter() - began, 3),
@@ -325,7 +360,7 @@ def write_intermediate(
     ckpt, _metrics = finished_checkpoint(learner, data, seed, device)
     path = out / "checkpoints" / f"model-epoch-{learner.epoch}.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_model(path, ckpt)
+    ckpt.save(path)
     return path
 
 
@@ -354,17 +389,18 @@ def choose_kept_model(
     """`method: auto`: fit the LDS, keep the better of it and the trained model as the run's
     model.safetensors (the other beside it), and report the choice in the metrics."""
     from model.choice import choose_model, masked_choice
-    from model.lds import fit_lds, save_lds
+    from model.lds import fit_lds
 
     out = result.checkpoint.parent
     if data.visible is not None:
         _rewrite_metrics(result, {"choice": masked_choice()})
         return
     lds = fit_lds(data.clips, _lds_config(ckpt.config))
+    lds.info = {"seed": str(seed)}
     choice = choose_model({"abptt": ckpt, "lds": lds}, video, ckpt.config, seed, str(device))
     if choice["kept"] == "lds":
         result.checkpoint.replace(out / "model-abptt.safetensors")
-        save_lds(result.checkpoint, lds, {"seed": str(seed)})
+        lds.save(result.checkpoint)
         result.files.append(describe("alternative_model", out / "model-abptt.safetensors"))
         update: dict[str, object] = {
             "quality_abptt": result.metrics.get("quality"),
@@ -375,7 +411,7 @@ def choose_kept_model(
             "reconstruction_motion_ratio_abptt": result.metrics.get("reconstruction_motion_ratio"),
         }
     else:
-        save_lds(out / "model-lds.safetensors", lds, {"seed": str(seed)})
+        lds.save(out / "model-lds.safetensors")
         result.files.append(describe("alternative_model", out / "model-lds.safetensors"))
         update = {}
     _rewrite_metrics(result, update | {"choice": choice})
@@ -404,27 +440,21 @@ def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def train_lds(
-    config: TrainConfig,
-    data: TrainingData,
-    video: Path,
-    out: Path,
-    seed: int,
-    on_epoch: Callable[[EpochReport], None] | None,
-) -> TrainResult:
-    """The LDS baseline: fit in seconds, same artifacts as a training run."""
-    from model.lds import fit_lds, save_lds
+def train_lds(run: TrainingRun) -> TrainResult:
+    """The LDS baseline: fit in seconds, the same outputs as a training run."""
+    from model.lds import fit_lds
 
+    config, data = run.config, run.data
     began = time.perf_counter()
     lds = fit_lds(data.clips, _lds_config(config))
+    lds.info = {"seed": str(run.seed)}
     seconds = time.perf_counter() - began
-    checkpoint = out / "model.safetensors"
-    save_lds(checkpoint, lds, {"seed": str(seed)})
     recon = reconstruct_lds(lds)  # (N, T, S, S, 3) uint8
     truth = np.stack([to_tensor_scale(c) for c in data.clips])
     mse = visible_mse(truth, np.stack([to_tensor_scale(r) for r in recon]))
-    report = training_report(lds, video, seed, "cpu")  # an LDS samples on the CPU
+    report = training_report(lds, run.videos[0], run.seed, "cpu")  # an LDS samples on the CPU
     recon_motion = reconstruction_motion_ratio(recon, data.clips)
+    notes = quality_warnings(report, recon_motion)
     metrics: dict[str, object] = {
         "method": "lds",
         "components": lds.components,
@@ -433,20 +463,45 @@ def train_lds(
         "reconstruction_motion_ratio": recon_motion,
         "seconds": round(seconds, 4),
         "quality": report,
+        "warnings": notes,
     }
-    if on_epoch is not None:
-        on_epoch(
-            EpochReport(config.epochs, config.epochs, mse, mse, psnr(mse), seconds, seconds, 0.0, 0)
-        )
+    if run.on_epoch is not None:
+        epochs = config.epochs
+        run.on_epoch(EpochReport(epochs, epochs, mse, mse, psnr(mse), seconds, seconds, 0.0, 0))
+    result = write_training_outputs(run, lds, recon, metrics)
+    result.warnings = notes
+    return result
+
+
+def write_training_outputs(
+    run: TrainingRun,
+    model: TrainedModel,
+    reconstruction: np.ndarray,
+    metrics: dict[str, object],
+    recovered: np.ndarray | None = None,
+    losses: tuple[list[float], list[float]] | None = None,
+) -> TrainResult:
+    """Every method's outputs in run.out: model.safetensors, the reconstruction (uint8
+    (N, T, S, S, 3)) as videos and beside the clip in a grid, the recovered videos of a masked
+    run, the loss curve of a learner, metrics.json."""
+    out, data = run.out, run.data
+    checkpoint = out / "model.safetensors"
+    model.save(checkpoint)
     files = [describe("checkpoint", checkpoint)]
-    files += _write_videos(out, "reconstruction", recon, data.fps)
+    files += _write_videos(out, "reconstruction", reconstruction, data.fps)
+    grid_rows = [data.clips, reconstruction]
+    if recovered is not None and data.visible is not None:
+        files += _write_videos(out, "recovered", recovered, data.fps, kind="recovered_video")
+        grid_rows.insert(1, (data.clips * data.visible[..., None]).astype(np.uint8))
     grid = out / "reconstruction.png"
-    write_grid(grid, np.concatenate([data.clips, recon]))
+    write_grid(grid, np.concatenate(grid_rows))
     files.append(describe("reconstruction_grid", grid))
-    notes = quality_warnings(report, recon_motion)
-    metrics["warnings"] = notes
+    if losses is not None:
+        curve = out / "loss.png"
+        write_loss_curve(curve, *losses)
+        files.append(describe("loss_curve", curve))
     files.append(describe("metrics", write_json(out / "metrics.json", metrics)))
-    return TrainResult(checkpoint, files, metrics, notes)
+    return TrainResult(checkpoint, files, metrics)
 
 
 def warms_up(config: TrainConfig, resume: Path | None) -> bool:
@@ -490,39 +545,22 @@ def _report(stats: EpochStats, epochs: int, began: float, first_epoch: int) -> E
     )
 
 
-def _write_training_outputs(
-    learner: ABPTTLearner,
-    data: TrainingData,
-    out: Path,
-    ckpt: Checkpoint,
-    extra: dict[str, object],
-) -> TrainResult:
-    """Checkpoint, reconstructions (+ recovered videos), loss curve and metrics.json."""
-    files: list[OutputFile] = []
-    checkpoint = out / "model.safetensors"
-    save_model(checkpoint, ckpt)
-    files.append(describe("checkpoint", checkpoint))
+def _abptt_outputs(
+    learner: ABPTTLearner, data: TrainingData, extra: dict[str, object]
+) -> tuple[np.ndarray, dict[str, object], np.ndarray | None, tuple[list[float], list[float]]]:
+    """What write_training_outputs writes of a learner: the reconstruction, the metrics, the
+    recovered videos of a masked run, the loss curve."""
     truth = np.stack([to_tensor_scale(c) for c in data.clips])  # (N, T, 3, S, S)
     averaged = learner.averaged_reconstruction().cpu().numpy()
     last = learner.reconstruction.cpu().numpy()
     metrics = _training_metrics(learner, truth, averaged, last, data.training_visible) | extra
-    files += _write_videos(out, "reconstruction", to_uint8(averaged), data.fps)
-    grid_rows = [data.clips, to_uint8(averaged)]
+    recovered = None
     if data.visible is not None:
         recovered, recovery = _recovery(truth, averaged, last, data.visible, data.validation)
         metrics |= recovery
-        files += _write_videos(
-            out, "recovered", to_uint8(recovered), data.fps, kind="recovered_video"
-        )
-        grid_rows.insert(1, (data.clips * data.visible[..., None]).astype(np.uint8))
-    grid = out / "reconstruction.png"
-    write_grid(grid, np.concatenate(grid_rows))
-    files.append(describe("reconstruction_grid", grid))
-    curve = out / "loss.png"
-    write_loss_curve(curve, [s.loss for s in learner.history], [s.mse for s in learner.history])
-    files.append(describe("loss_curve", curve))
-    files.append(describe("metrics", write_json(out / "metrics.json", metrics)))
-    return TrainResult(checkpoint, files, metrics)
+        recovered = to_uint8(recovered)
+    losses = ([s.loss for s in learner.history], [s.mse for s in learner.history])
+    return to_uint8(averaged), metrics, recovered, losses
 
 
 def _training_metrics(

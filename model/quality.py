@@ -25,7 +25,8 @@ def downsample(frames: np.ndarray) -> np.ndarray:
     """2x2 mean pooling of float (N, H, W, 3) frames (an odd last row / column is dropped)."""
     n, h, w, c = frames.shape
     even = frames[:, : h // 2 * 2, : w // 2 * 2]
-    return even.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+    halved: np.ndarray = even.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+    return halved
 
 
 def sample_patches(
@@ -42,7 +43,8 @@ def sample_patches(
 def _projections(dim: int, seed: int) -> np.ndarray:
     """A fixed set of PROJECTIONS unit directions in R^dim: (dim, P)."""
     directions = np.random.default_rng([seed, dim]).normal(size=(dim, PROJECTIONS))
-    return (directions / np.linalg.norm(directions, axis=0, keepdims=True)).astype(np.float32)
+    unit: np.ndarray = directions / np.linalg.norm(directions, axis=0, keepdims=True)
+    return unit.astype(np.float32)
 
 
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
@@ -194,7 +196,7 @@ def quality_report(
 def mean_report(reports: list[dict[str, Any]]) -> dict[str, Any]:
     """Reports of several seeds as one: each distance and ratio averaged (counts, the first
     report's), plus `seeds` and the per-seed `dynamics_by_seed` to show the spread."""
-    merged = _mean_of(reports)
+    merged: dict[str, Any] = _mean_of(reports)
     merged["seeds"] = len(reports)
     merged["dynamics_by_seed"] = [r["dynamics"] for r in reports]
     return merged

@@ -9,15 +9,20 @@ from safetensors import SafetensorError, safe_open
 from model.errors import CheckpointError
 
 
-def checked_metadata(path: Path, expected_format: str, version: str) -> dict[str, str]:
-    """The file's metadata, if it is a safetensors file of `expected_format` and `version`."""
+def read_metadata(path: Path) -> dict[str, str]:
+    """A safetensors file's metadata, read without its tensors; CheckpointError if it has none."""
     if not Path(path).is_file():
         raise CheckpointError(f"{path}: no such file")
     try:
         with safe_open(str(path), framework="np") as handle:
-            metadata = handle.metadata() or {}
+            return dict(handle.metadata() or {})
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a safetensors checkpoint ({err})") from None
+
+
+def checked_metadata(path: Path, expected_format: str, version: str) -> dict[str, str]:
+    """The file's metadata, if it is a safetensors file of `expected_format` and `version`."""
+    metadata = read_metadata(path)
     if metadata.get("format") != expected_format:
         raise CheckpointError(f"{path}: not a {expected_format} file")
     if metadata.get("format_version") != version:

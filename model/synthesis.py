@@ -9,38 +9,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.checkpoint import load_checkpoint, model_format
 from model.config import SynthesisConfig
 from model.device import resolve_device
-from model.errors import DyngenError
-from model.lds import LDS_FORMAT, load_lds, sample_lds
+from model.methods import load_model
 from model.outputs import OutputFile, SynthesisResult, describe, write_json
-from model.sampler import sample_chunks
-from model.video_io import open_writer, to_uint8, write_grid
-
-LDS_CHUNK = 30
+from model.video_io import open_writer, write_grid
 
 
 def frame_chunks(
     path: Path, config: SynthesisConfig, seed: int, device: torch.device
 ) -> Iterator[np.ndarray]:
-    """uint8 frames (V, L, S, S, 3), chunk after chunk, from either kind of model file."""
-    if model_format(path) == LDS_FORMAT:
-        if config.fresh_state or config.content not in (0, None):
-            raise DyngenError("an LDS model has one learned start state and no content vectors")
-        videos = sample_lds(
-            load_lds(path),
-            config.num_videos,
-            config.frames,
-            seed=seed,
-            noise_scale=config.noise_scale,
-        )  # (V, F, S, S, 3): the baseline is small enough to sample whole
-        for begin in range(0, config.frames, LDS_CHUNK):
-            yield videos[:, begin : begin + LDS_CHUNK]
-        return
-    ckpt = load_checkpoint(path, device)
-    for chunk in sample_chunks(ckpt, config, seed=seed, device=device):
-        yield to_uint8(chunk.cpu().numpy())
+    """uint8 frames (V, L, S, S, 3), chunk after chunk, from any model file."""
+    yield from load_model(path, device).frame_chunks(config, seed, device)
 
 
 class SynthesisRecorder:

@@ -20,6 +20,7 @@ from worker.health import HealthBeat
 
 if TYPE_CHECKING:
     from worker.sweeper import Sweeper
+    from worker.webhooks import Deliverer
 
 log = logging.getLogger("dyngen.worker")
 
@@ -29,6 +30,7 @@ app = make_celery(get_settings())
 app.conf.include = ["worker.tasks"]
 _sweepers: list[Sweeper] = []
 _beats: list[HealthBeat] = []
+_deliverers: list[Deliverer] = []
 
 
 @worker_init.connect
@@ -55,6 +57,16 @@ def _start_sweeper(**_kwargs: Any) -> None:
     beat = HealthBeat(get_settings())
     beat.start()
     _beats.append(beat)
+    _start_deliverer()
+
+
+def _start_deliverer() -> None:
+    """Post the webhook outbox's due deliveries, now and periodically."""
+    from worker.webhooks import Deliverer
+
+    deliverer = Deliverer(get_settings())
+    deliverer.start()
+    _deliverers.append(deliverer)
 
 
 @worker_shutting_down.connect
@@ -69,3 +81,5 @@ def _stop_sweeper(**_kwargs: Any) -> None:
         _sweepers.pop().stop()
     while _beats:
         _beats.pop().stop()
+    while _deliverers:
+        _deliverers.pop().stop()

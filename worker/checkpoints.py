@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from core import checkpoints, jobs
 from core.artifacts import Publication
 from core.db import session_scope
 from core.settings import Settings
-from core.storage import ArtifactStore
+from core.storage import Store
 from core.tables import Job
 
 log = logging.getLogger("dyngen.worker")
@@ -27,7 +26,7 @@ class CheckpointPublisher:
         self,
         settings: Settings,
         sessions: sessionmaker[Session],
-        store: ArtifactStore,
+        store: Store,
         job: Job,
         worker: str,
     ) -> None:
@@ -46,9 +45,7 @@ class CheckpointPublisher:
             path.unlink(missing_ok=True)
             return
         for key in stale:
-            self.store.delete(key)
-            with contextlib.suppress(OSError):
-                self.store.path(key).parent.rmdir()  # artifacts/<id>/, now empty
+            self.store.discard(key)  # and, locally, its artifacts/<id>/ folder
         log.info("job %s: checkpoint of epoch %d published", self.job.id, epoch)
 
     def _publish(self, path: Path, epoch: int) -> list[str]:

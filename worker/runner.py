@@ -21,7 +21,8 @@ from core.db import session_factory, session_scope
 from core.errors import NotFound, ServiceError
 from core.queue import CeleryQueue
 from core.settings import Settings, mask_limits
-from core.storage import ArtifactStore
+from core.storage import StorageUnavailable, Store
+from core.stores import open_store
 from core.tables import Job, Video
 from worker import shutdown, threads
 from worker.checkpoints import CheckpointPublisher
@@ -42,7 +43,7 @@ class Run:
 
     settings: Settings
     sessions: sessionmaker[Session]
-    store: ArtifactStore
+    store: Store
     job: Job
     worker: str
     work_dir: Path
@@ -59,7 +60,7 @@ def run_job(job_id: str, settings: Settings) -> jobs.Claim:
     """Claim the job and run it to a terminal status; returns what the claim found."""
     sessions = session_factory(settings.db_url, settings.connect_timeout)
     worker = worker_name()
-    store = ArtifactStore(settings.store_dir)
+    store = open_store(settings)
     with session_scope(sessions) as session:
         claim = jobs.claim_job(
             session=session,
@@ -107,6 +108,9 @@ def _execute(run: Run) -> None:
             log.warning("job %s: another worker holds the lease now; leaving it", run.job.id)
         except Cancelled:
             _stopped(run, reporter)
+        except StorageUnavailable as err:
+            log.warning("job %s failed: %s", run.job.id, err)
+            _end(run, "failed", error={"code": "storage_error", "message": err.message})
         except (DyngenError, MissingInput, ServiceError) as err:
             log.info("job %s failed: %s", run.job.id, err)
             _end(run, "failed", error={"code": err.code, "message": public_message(run, err)})
@@ -135,6 +139,10 @@ def _stopped(run: Run, reporter: Reporter) -> None:
 
 def _give_back(run: Run) -> None:
     """Put an interrupted job back in the queue; its resume state stays for the next worker."""
+    try:
+        run.store.save_resume(run.job.id)  # the next worker may be on another machine
+    except StorageUnavailable as err:
+        log.warning("job %s: resume state not saved (%s)", run.job.id, err)
     with session_scope(run.sessions) as session:
         released = jobs.release_job(
             session=session, job_id=run.job.id, worker=run.worker, reason="worker_shutdown"
@@ -201,7 +209,7 @@ def _video(run: Run, session: Session, video_id: str) -> Video:
 
 
 def _video_path(run: Run, video: Video) -> Path:
-    path = run.store.path(video.storage_key)
+    path = run.store.fetch(video.storage_key, run.work_dir)
     run.names[str(path)] = f"{video.kind} {video.id}"
     return path
 
@@ -248,7 +256,7 @@ def _train(run: Run, reporter: Reporter) -> None:
         mask=mask,
         seed=run.job.seed,
         device=run.settings.device,
-        on_epoch=reporter.on_epoch,
+        on_epoch=_saving_resume(run, reporter.on_epoch),
         should_stop=reporter.should_stop,
         resume_path=resume,
         resume_every=run.settings.resume_every,
@@ -278,6 +286,18 @@ def _train(run: Run, reporter: Reporter) -> None:
             assert checkpoint_id is not None, "train_model lists its checkpoint among its files"
             models.add_model(session=session, job=job, checkpoint_id=checkpoint_id, metrics=metrics)
     run.store.drop_job_files(run.job.id)
+
+
+def _saving_resume(run: Run, on_epoch: Any) -> Any:
+    """`on_epoch`, after sending the resume state train_model just wrote to the store."""
+    every = run.settings.resume_every
+
+    def after_epoch(report: Any) -> None:
+        if report.epoch % every == 0:
+            run.store.save_resume(run.job.id)
+        on_epoch(report)
+
+    return after_epoch
 
 
 def _synthesize(run: Run, reporter: Reporter) -> None:
@@ -324,7 +344,7 @@ def _checkpoint(run: Run, session: Session) -> tuple[Path, dict[str, Any]]:
     except NotFound:
         raise MissingInput(f"model {run.job.model_id} no longer exists") from None
     artifact = session.get_one(Artifact, model.checkpoint_id)
-    path = run.store.path(artifact.storage_key)
+    path = run.store.fetch(artifact.storage_key, run.work_dir)
     run.names[str(path)] = f"model {model.id}"
     return path, model.config
 
@@ -342,7 +362,7 @@ def _intermediate(run: Run, session: Session, artifact_id: str) -> tuple[Path, d
     path = run.work_dir / "input" / artifact.filename
     path.parent.mkdir(exist_ok=True)
     try:
-        shutil.copyfile(run.store.path(artifact.storage_key), path)
+        shutil.copyfile(run.store.fetch(artifact.storage_key, run.work_dir), path)
     except FileNotFoundError:
         raise MissingInput(f"checkpoint {artifact_id} no longer exists") from None
     run.names[str(path)] = f"checkpoint {artifact_id}"

@@ -6,8 +6,8 @@ worker looks for jobs that are queued or whose lease ran out, and sends each one
 most once per `lease_seconds`; the lease makes a duplicate message harmless (the worker that
 takes over a job whose lease ran out counts the loss: past `max_attempts` the job fails
 `worker_lost` instead of running again). The sweeper also deletes staged
-uploads whose API process died mid-stream and, every `orphan_check_seconds`, stored files
-without rows.
+uploads whose API process died mid-stream, Idempotency-Keys past their time to live and,
+every `orphan_check_seconds`, stored files without rows.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from datetime import timedelta
 
 from core import jobs
 from core.db import session_factory, session_scope
+from core.idempotency import purge_expired_keys
 from core.orphans import sweep_orphans
 from core.queue import CeleryQueue, JobQueue
 from core.settings import Settings
-from core.storage import ArtifactStore
+from core.storage import StorageUnavailable
+from core.stores import open_store
 from core.tables import utcnow
 
 log = logging.getLogger("dyngen.worker")
@@ -53,7 +55,7 @@ class Sweeper:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._queue = CeleryQueue(settings)
-        self._store = ArtifactStore(settings.store_dir)
+        self._store = open_store(settings)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="lease-sweeper", daemon=True)
         self._orphans_checked = float("-inf")
@@ -78,11 +80,23 @@ class Sweeper:
             log.info("sweeper: re-sent %d job(s) that no worker was running", count)
         try:
             self._store.sweep_staging()
-        except OSError as err:
+        except (OSError, StorageUnavailable) as err:
             log.warning("sweeper: could not clean the staging area (%s)", err)
         if time.monotonic() - self._orphans_checked >= self.settings.orphan_check_seconds:
             self._orphans_checked = time.monotonic()
             self.check_orphans()
+        self.purge_idempotency_keys()
+
+    def purge_idempotency_keys(self) -> None:
+        """Delete Idempotency-Keys past their time to live; errors wait for next time."""
+        sessions = session_factory(self.settings.db_url, self.settings.connect_timeout)
+        try:
+            with session_scope(sessions) as session:
+                purge_expired_keys(
+                    session=session, ttl_seconds=self.settings.idempotency_ttl_seconds
+                )
+        except Exception as err:
+            log.warning("sweeper: could not purge expired idempotency keys (%s)", err)
 
     def check_orphans(self) -> None:
         """Delete stored files without rows (past the grace period); errors wait for next time."""

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import CallerDep, ServicesDep, SessionDep
 from api.routes.common import Inline, PathId
-from api.routes.files import file_response, file_responses
+from api.routes.files import file_responses, stored_response
 from core.artifacts import get_artifact
 from model.outputs import MEDIA_TYPES
 
@@ -27,11 +27,14 @@ def download_artifact(
     session: SessionDep,
     inline: Inline = False,
 ) -> Response:
-    """The file; supports Range, and If-None-Match against its sha256 ETag."""
+    """The file (supports Range), or with an object store a redirect to (or JSON `url` of) a
+    presigned URL; If-None-Match against its sha256 ETag."""
     artifact = get_artifact(session=session, owner_id=caller.owner_id, artifact_id=artifact_id)
-    return file_response(
+    return stored_response(
         request,
-        services.store.path(artifact.storage_key),
+        services.store,
+        services.settings,
+        artifact.storage_key,
         sha256=artifact.sha256,
         filename=artifact.filename,
         media_type=artifact.media_type,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Path, Query
 
 from api.schemas import ArtifactRead, VideoRead
+from core.job_view import artifact_json
 from core.tables import Artifact, Video
 
 ID_PATTERN = r"^[a-z]+_[0-9a-f]+$"
@@ -43,13 +44,4 @@ def video_read(video: Video) -> VideoRead:
 
 def artifact_read(artifact: Artifact) -> ArtifactRead:
     """The client's view of an artifact row."""
-    return ArtifactRead(
-        id=artifact.id,
-        kind=artifact.kind,
-        filename=artifact.filename,
-        media_type=artifact.media_type,
-        bytes=artifact.bytes,
-        sha256=artifact.sha256,
-        url=f"/v1/artifacts/{artifact.id}",
-        epoch=artifact.epoch,
-    )
+    return ArtifactRead.model_validate(artifact_json(artifact))

@@ -10,7 +10,7 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Header, Query
+from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, Services, ServicesDep, SessionDep
+from api.deps import Caller, CallerDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
+from api.idempotency import IdempotencyKeyHeader, run_once
 from api.quotas import Slot
-from api.routes.common import Cursor, Limit, PathId, artifact_read
+from api.routes.common import Cursor, Limit, PathId
 from api.schemas import (
     EventPage,
     JobCreate,
@@ -31,10 +32,12 @@ from api.schemas import (
     SynthesizeJobCreate,
     TrainJobCreate,
 )
-from core import budget, checkpoints, jobs, models, videos
+from api.webhooks import checked_webhook
+from core import budget, checkpoints, deletion, jobs, models, videos
 from core.artifacts import job_artifacts
 from core.db import session_scope
 from core.errors import Invalid
+from core.job_view import job_json
 from core.tables import Artifact, Job, Video
 from model.errors import MaskError
 from model.masks import check_mask_fits
@@ -61,38 +64,7 @@ def job_reads(session: Session, rows: list[Job]) -> list[JobRead]:
 
 
 def _job_read(job: Job, artifacts: list[Artifact]) -> JobRead:
-    error = None
-    if job.error_code is not None:
-        error = {"code": job.error_code, "message": job.error_message or ""}
-    return JobRead.model_validate(
-        {
-            "id": job.id,
-            "type": job.type,
-            "status": job.status,
-            "progress": {
-                "epoch": job.epoch,
-                "epochs": job.epochs,
-                "fraction": job.fraction,
-                "loss": job.loss,
-                "eta_seconds": job.eta_seconds,
-            },
-            "metrics": job.metrics,
-            "error": error,
-            "artifacts": [artifact_read(a) for a in artifacts],
-            "model_id": job.model_id,
-            "checkpoint_id": job.checkpoint_id,
-            "checkpoint_epoch": checkpoints.checkpoint_epoch(artifacts),
-            "video_ids": job.video_ids,
-            "mask": job.mask,
-            "config": job.config,
-            "seed": job.seed,
-            "cancel_requested": job.cancel_requested,
-            "attempts": job.attempts,
-            "created_at": job.created_at,
-            "started_at": job.started_at,
-            "finished_at": job.finished_at,
-        }
-    )
+    return JobRead.model_validate(job_json(job, artifacts))
 
 
 def _too_big(field: str, message: str) -> Invalid:
@@ -190,14 +162,32 @@ def _check_synthesize(
     return model_id
 
 
-@router.post("", status_code=202)
+@router.post("", status_code=202, response_model=JobRead)
 def create_job(
     body: Annotated[JobCreate, Body()],
     caller: CallerDep,
     services: ServicesDep,
     session: SessionDep,
-) -> JobRead:
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JobRead | Response:
     """Queue a training or synthesis job; the worker picks it up after the commit."""
+    return run_once(
+        services,
+        caller.owner_id,
+        idempotency_key,
+        route="POST /v1/jobs",
+        request=body.model_dump(mode="json"),
+        status_code=202,
+        answer=lambda: _create_job(body, caller, services, session),
+    )
+
+
+def _create_job(
+    body: TrainJobCreate | SynthesizeJobCreate,
+    caller: Caller,
+    services: Services,
+    session: Session,
+) -> JobRead:
     if isinstance(body, TrainJobCreate):
         body = _check_train(body, caller.owner_id, services, session)
         job = jobs.create_job(
@@ -208,6 +198,7 @@ def create_job(
             seed=body.seed,
             video_ids=list(body.video_ids),
             mask=None if body.mask is None else body.mask.model_dump(mode="json"),
+            webhook=checked_webhook(body.webhook, caller.owner_id, services, session),
         )
     else:
         model_id = _check_synthesize(body, caller.owner_id, services, session)
@@ -218,6 +209,7 @@ def create_job(
             config=body.config.model_dump(mode="json"),
             seed=body.seed,
             model_id=model_id,
+            webhook=checked_webhook(body.webhook, caller.owner_id, services, session),
         )
         job.checkpoint_id = body.checkpoint_id
     session.commit()
@@ -270,6 +262,19 @@ def get_job(job_id: PathId, caller: CallerDep, session: SessionDep) -> JobRead:
     """One job: status, progress, error, artifacts."""
     job = jobs.get_job(session=session, owner_id=caller.owner_id, job_id=job_id)
     return job_reads(session, [job])[0]
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response)
+def delete_job(
+    job_id: PathId, caller: CallerDep, services: ServicesDep, session: SessionDep
+) -> Response:
+    """Delete a finished job, its history and artifacts (409 `job_not_finished` before it
+    ends); a training job's model stays until it is deleted itself."""
+    keys = deletion.delete_job(session=session, owner_id=caller.owner_id, job_id=job_id)
+    session.commit()
+    deletion.delete_files(services.store, keys)
+    services.store.drop_job_files(job_id)
+    return Response(status_code=204)
 
 
 @router.post("/{job_id}/cancel", status_code=202)

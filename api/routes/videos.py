@@ -8,9 +8,11 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import CallerDep, Services, ServicesDep, SessionDep
+from api.idempotency import IdempotencyKeyHeader, run_once
+from api.metrics import count_upload
 from api.probe import probe_upload
 from api.routes.common import Cursor, Inline, Limit, PathId, video_read
-from api.routes.files import file_response, file_responses
+from api.routes.files import file_responses, stored_response
 from api.schemas import Page, VideoRead
 from api.uploads import Upload, receive_upload
 from core import videos
@@ -42,25 +44,64 @@ UPLOAD_BODY = {
 }
 
 
-@router.post("", status_code=201, openapi_extra=UPLOAD_BODY)
+@router.post("", status_code=201, openapi_extra=UPLOAD_BODY, response_model=VideoRead)
 async def upload_video(
-    request: Request, caller: CallerDep, services: ServicesDep, session: SessionDep
-) -> VideoRead:
+    request: Request,
+    caller: CallerDep,
+    services: ServicesDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> VideoRead | Response:
     """Stream a video to storage, probe it (frames, fps, size) and record it."""
     # The file is received and probed before the database is touched: a slow or stalled
     # client holds one of its key's upload slots, never a pooled connection.
     slot = services.uploads.take(caller.owner_id)
+    video_id = new_id("vid")
     try:
-        upload, probe = await _receive_and_probe(request, services)
+        upload, probe = await _receive_and_probe(request, services, video_id)
     finally:
         slot.release()
-    return await run_in_threadpool(_record, upload, probe, caller.owner_id, services, session)
+    recorded = False
+
+    def record() -> VideoRead:
+        nonlocal recorded
+        recorded = True  # from here _record owns the staged file
+        video = _record(video_id, upload, probe, caller.owner_id, services, session)
+        count_upload(request, "video", video.bytes)
+        return video
+
+    # the request's fingerprint: the file's sha256 and the form's fields (the file name)
+    fields = {"sha256": upload.staged.sha256, "filename": upload.filename}
+    try:
+        return await run_in_threadpool(
+            run_once,
+            services,
+            caller.owner_id,
+            idempotency_key,
+            route="POST /v1/videos",
+            request=fields,
+            status_code=201,
+            answer=record,
+        )
+    finally:
+        if not recorded:  # a replay or a refused key: the upload is not kept
+            await run_in_threadpool(upload.staged.discard)
 
 
-async def _receive_and_probe(request: Request, services: Services) -> tuple[Upload, videos.Probe]:
+def _video_key(video_id: str, suffix: str) -> str:
+    return f"videos/{video_id}{suffix}"
+
+
+async def _receive_and_probe(
+    request: Request, services: Services, video_id: str
+) -> tuple[Upload, videos.Probe]:
     settings = services.settings
     upload = await receive_upload(
-        request, services.store, settings.max_upload_bytes, settings.upload_idle_seconds
+        request,
+        services.store,
+        settings.max_upload_bytes,
+        settings.upload_idle_seconds,
+        key_for=lambda suffix: _video_key(video_id, suffix),
     )
     try:
         probe = await run_in_threadpool(_gated_probe, upload, services)
@@ -82,14 +123,14 @@ def _gated_probe(upload: Upload, services: Services) -> videos.Probe:
 
 
 def _record(
+    video_id: str,
     upload: Upload,
     probe: videos.Probe,
     owner_id: str | None,
     services: ServicesDep,
     session: SessionDep,
 ) -> VideoRead:
-    video_id = new_id("vid")
-    key = f"videos/{video_id}{upload.suffix}"
+    key = _video_key(video_id, upload.suffix)
     services.store.publish(upload.staged, key)
     try:
         video = videos.add_video(
@@ -146,10 +187,11 @@ def video_content(
 ) -> Response:
     """The uploaded bytes, as sent."""
     video = videos.get_video(session=session, owner_id=caller.owner_id, video_id=video_id)
-    path = services.store.path(video.storage_key)
-    return file_response(
+    return stored_response(
         request,
-        path,
+        services.store,
+        services.settings,
+        video.storage_key,
         sha256=video.sha256,
         filename=video.filename,
         media_type=_content_type(video.filename),

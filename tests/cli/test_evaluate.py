@@ -74,14 +74,23 @@ def test_evaluate_prints_a_table(checkpoint: Path, clip: Path) -> None:
 def test_lds_writes_its_files_and_evaluates(clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "lds"
     code, output = run(
-        "lds", str(clip), "--out", str(out), "--image-size", "16", "--frames", "16",
-        "--components", "4", "--frames-out", "48",
-    )  # fmt: skip
+        "lds",
+        str(clip),
+        "--out",
+        str(out),
+        "--image-size",
+        "16",
+        "--frames",
+        "16",
+        "--components",
+        "4",
+    )  # fmt: skip  (`dyngen lds` is `dyngen train --method lds`; --components its old flag)
     assert code == 0, output
-    assert {p.name for p in out.iterdir()} >= {"lds.safetensors", "video-1.mp4", "metrics.json"}
+    assert {p.name for p in out.iterdir()} >= {"model.safetensors", "metrics.json"}
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["method"] == "lds" and metrics["report"].keys() >= KEYS
-    code, output = run("evaluate", str(out / "lds.safetensors"), str(clip), "--json")
+    assert metrics["method"] == "lds" and metrics["components"] == 4
+    assert metrics["quality"].keys() >= KEYS
+    code, output = run("evaluate", str(out / "model.safetensors"), str(clip), "--json")
     assert code == 0, output
     assert json.loads(output)["frames"] == 64
 

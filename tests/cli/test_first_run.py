@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import resource
 import subprocess
@@ -15,6 +14,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from cli.offline import EpochBar
+from model.methods import load_model
 from model.pipeline import EpochReport
 from model.procedural import waves
 from model.video_io import probe_video, read_video, write_video
@@ -117,13 +117,13 @@ def test_train_and_lds_follow_one_rule_for_a_short_clip(tmp_path: Path, clip40: 
         "lds", str(clip40), "--out", str(tmp_path / "l"), "--image-size", "16"
     )
     assert code == 0, err
-    lds_config = json.loads((tmp_path / "l" / "metrics.json").read_text())["config"]
+    lds_config = load_model(tmp_path / "l" / "model.safetensors").config  # `train --method lds`
     code, out, err = dyngen_here(
         "train", str(clip40), "--out", str(tmp_path / "t"), *SMALL, "--epochs", "1"
     )
     assert code == 0, err
     assert re.search(r"syntheses of 160 frames: motion ratio \d+\.\d\d ", out), out
-    assert lds_config["frames"] == probe_video(tmp_path / "t" / "reconstruction.mp4").frames == 40
+    assert lds_config.frames == probe_video(tmp_path / "t" / "reconstruction.mp4").frames == 40
 
 
 def _report(epoch: int, elapsed: float, first_epoch: int) -> EpochReport:

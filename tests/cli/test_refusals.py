@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.offline import build_train_config
+from cli.offline import build_train_config, train
 from tests.cli.test_offline import error_line, run
 from tests.conftest import ROOT
 
@@ -54,7 +54,8 @@ def test_a_config_file_is_as_strict_as_the_api(
 
 def test_json_numbers_arrays_and_flags_still_make_a_config(tmp_path: Path) -> None:
     (tmp_path / "c.json").write_text(json.dumps({"sigma": 1, "mlp_widths": [8, 8], "epochs": 5}))
-    options = {"config_file": tmp_path / "c.json", "image_size": "32", "langevin_delta": 0.1}
-    config = build_train_config(options)
+    args = ["x.mp4", "--out", str(tmp_path), "--config", str(tmp_path / "c.json")]
+    args += ["--image-size", "32", "--langevin-delta", "0.1"]
+    config = build_train_config(dict(train.make_context("train", args).params))
     assert (config.sigma, config.mlp_widths, config.epochs) == (1.0, (8, 8), 5)
     assert (config.image_size, config.langevin_delta) == (32, 0.1)

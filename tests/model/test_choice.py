@@ -59,7 +59,7 @@ def test_auto_without_frames_after_the_clip_says_what_it_scored_against(tmp_path
 
 
 def test_a_run_with_method_auto_keeps_one_model_and_reports_both(long_waves: Path) -> None:
-    from model.checkpoint import model_format
+    from model.methods import file_format
 
     out = long_waves.parent / "auto"
     result = train_model(tiny_config(method="auto", epochs=4), [long_waves], out, device="cpu")
@@ -70,7 +70,7 @@ def test_a_run_with_method_auto_keeps_one_model_and_reports_both(long_waves: Pat
     assert result.metrics["choice"] == choice
     assert metrics["warnings"] == result.warnings  # what the job returns in `warnings`
     kept_format = "dyngen-lds" if choice["kept"] == "lds" else "dyngen-checkpoint"
-    assert model_format(out / "model.safetensors") == kept_format
+    assert file_format(out / "model.safetensors") == kept_format
     other = "model-abptt" if choice["kept"] == "lds" else "model-lds"
     assert (out / f"{other}.safetensors").is_file()
     assert any(f.kind == "alternative_model" for f in result.files)

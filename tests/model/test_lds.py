@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from model.errors import CheckpointError, DyngenError
-from model.lds import LDSConfig, fit_lds, fit_lds_videos, load_lds, sample_lds, save_lds
+from model.lds import LDSConfig, fit_lds, load_lds, sample_lds, save_lds
 from model.procedural import waves
 from model.quality import motion_ratio
-from model.video_io import write_video
+from model.video_io import read_clips, write_video
 from tests.conftest import shared_file
 
 
@@ -90,14 +90,16 @@ def test_other_files_are_refused(tmp_path: Path) -> None:
 def test_it_fits_from_a_video_file(tmp_path: Path) -> None:
     path = tmp_path / "waves.mp4"
     write_video(path, iter(waves(24, 16)), 25)
-    model = fit_lds_videos([path], LDSConfig(image_size=16, frames=20, components=6))
+    config = LDSConfig(image_size=16, frames=20, components=6)
+    model = fit_lds(read_clips([path], config), config)
     assert model.states.shape == (1, 20, 6)
     with pytest.raises(DyngenError):
-        fit_lds_videos([path], LDSConfig(image_size=16, frames=40))
+        read_clips([path], LDSConfig(image_size=16, frames=40))
 
 
 def test_it_fits_the_flag_in_a_second() -> None:
     flag = shared_file("videos/flag.avi")
-    model = fit_lds_videos([flag], LDSConfig(image_size=32, frames=60))
+    config = LDSConfig(image_size=32, frames=60)
+    model = fit_lds(read_clips([flag], config), config)
     assert model.components == 29
     assert sample_lds(model, 2, 240).std() > 10

@@ -29,7 +29,7 @@ from core.settings import Settings
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 PG_BASE = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/test"
-TABLES = "api_keys, videos, jobs, job_events, artifacts, models"
+TABLES = "api_keys, videos, jobs, job_events, artifacts, models, webhook_secrets, idempotency_keys"
 
 
 def port_open(host: str, port: int, timeout: float = 1.0) -> bool:

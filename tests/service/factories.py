@@ -8,7 +8,7 @@ from core import jobs, models
 from core.artifacts import add_artifact
 from core.db import session_factory, session_scope
 from core.settings import Settings
-from core.storage import ArtifactStore
+from core.stores import open_store
 from core.tables import Artifact
 
 
@@ -17,7 +17,7 @@ def finished_training(
 ) -> tuple[str, str, Artifact]:
     """(job id, model id, checkpoint artifact) of a train job that succeeded."""
     sessions = session_factory(settings.db_url)
-    store = ArtifactStore(settings.store_dir)
+    store = open_store(settings)
     source = tmp_path / "model.safetensors"
     source.write_bytes(bytes(range(256)) * 40)
     with session_scope(sessions) as s:

@@ -54,8 +54,13 @@ def test_every_v1_route_needs_a_key(keyed: tuple[TestClient, Settings]) -> None:
         ("GET", "/v1/jobs/job_0a"),
         ("POST", "/v1/jobs/job_0a/cancel"),
         ("GET", "/v1/jobs/job_0a/events"),
+        ("GET", "/v1/jobs/job_0a/webhooks"),
+        ("POST", "/v1/webhooks/secret"),
+        ("DELETE", "/v1/jobs/job_0a"),
         ("GET", "/v1/models"),
+        ("POST", "/v1/models"),
         ("GET", "/v1/models/mdl_0a"),
+        ("DELETE", "/v1/models/mdl_0a"),
         ("GET", "/v1/artifacts/art_0a"),
     ]:
         response = client.request(method, path)

@@ -65,14 +65,15 @@ def test_a_timed_out_training_keeps_its_last_checkpoint_as_its_model(
     client: TestClient, settings: Settings, clip: Path
 ) -> None:
     worker = settings.model_copy(
-        update={"device": "cpu", "job_timeout_seconds": 4.0, "cancel_poll_seconds": 0.1}
+        update={"device": "cpu", "job_timeout_seconds": 6.0, "cancel_poll_seconds": 0.1}
     )
-    job_id = _train(client, clip, epochs=100_000, checkpoint_every=3)
+    # a checkpoint every epoch: even a machine under heavy load finishes one in 6 s
+    job_id = _train(client, clip, epochs=100_000, checkpoint_every=1)
     run_job(job_id, worker)
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "failed" and job["error"]["code"] == "job_timeout", job
     epoch = job["checkpoint_epoch"]
-    assert epoch is not None and epoch % 3 == 0 and epoch <= job["progress"]["epoch"]
+    assert epoch is not None and 1 <= epoch <= job["progress"]["epoch"]
     model = client.get(f"/v1/models/{job['model_id']}").json()
     assert model["checkpoint"]["epoch"] == epoch and model["metrics"]["checkpoint_epoch"] == epoch
     assert model["metrics"]["stopped"] == "failed"

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
-from tests.service.conftest import TINY_TRAIN, free_port
+from tests.service.conftest import TINY_TRAIN, free_port, write_clip
 from tests.service.processes import (
     run_cli,
     service_env,
@@ -88,10 +89,33 @@ def page(browser: Any, server: str) -> Iterator[Any]:
     assert not errors, errors
 
 
+# the currentTime of every video of the job view, and where the shared control says they are
+VIDEO_TIMES = """() => [Number(document.getElementById("sync-seek").dataset.position),
+    [...document.querySelectorAll("#job-videos video")].map(
+    v => ({ time: v.currentTime, duration: v.duration, paused: v.paused }))]"""
+
+
+@pytest.fixture(scope="module")
+def slow_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The service tests' clip at 5 fps: 2 s, long enough to watch videos keep in step."""
+    return write_clip(tmp_path_factory.mktemp("slow") / "slow.mp4", fps=5)
+
+
 def upload_clip(page: Any, clip: Path) -> None:
     page.set_input_files("#file-input", str(clip))
     sync_api.expect(page.locator("[data-fact=frames]")).to_have_text("10")
     sync_api.expect(page.locator("#upload-progress")).to_have_js_property("value", 1)
+
+
+def job_json(server: str, job_id: str) -> dict[str, Any]:
+    response = httpx.get(f"{server}/v1/jobs/{job_id}")
+    response.raise_for_status()
+    return dict(response.json())
+
+
+def open_job(page: Any, job_id: str, kind: str = "train") -> None:
+    page.get_by_role("button", name=f"{kind} {job_id}").click()
+    page.wait_for_selector(f'#job-view[data-loaded="{job_id}"]')
 
 
 def start_training(page: Any, **fields: str) -> str:
@@ -118,6 +142,42 @@ def record_progress(page: Any, job_id: str) -> None:
     )
 
 
+def record_chart(page: Any) -> None:
+    """Keep, in the page, how many points the job view's loss line had, as it changes."""
+    page.evaluate(
+        """() => { window.chartPoints = [];
+        setInterval(() => { const line = document.querySelector("#job-chart .series.loss");
+        const n = Number(line?.dataset.points ?? 0);
+        if (n !== window.chartPoints.at(-1)) window.chartPoints.push(n); }, 20); }"""
+    )
+
+
+def assert_fits(page: Any) -> None:
+    """Nothing on the page is wider than the viewport (no sideways scrolling at 390 px)."""
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll("body *")]
+        .filter(n => n.scrollWidth > n.clientWidth + 1
+            && getComputedStyle(n).overflow === "visible")
+        .map(n => `${n.tagName}#${n.id} ${n.scrollWidth} px`)"""
+    )
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"], f"{width} px wide: {', '.join(wide)}"
+
+
+def assert_labelled(page: Any) -> None:
+    """Every control, video, canvas and chart shown has a name a screen reader can say."""
+    nameless = page.evaluate(
+        """() => [...document.querySelectorAll(
+            "input, select, textarea, button, video, canvas, svg[role=img], img")]
+        .filter(n => n.getClientRects().length)
+        .filter(n => !(n.labels?.length || n.getAttribute("aria-label")
+            || n.getAttribute("aria-labelledby") || n.getAttribute("alt")
+            || (n.tagName === "BUTTON" && n.textContent.trim())))
+        .map(n => n.outerHTML.slice(0, 80))"""
+    )
+    assert not nameless, nameless
+
+
 def badge(page: Any, job_id: str) -> Any:
     return page.locator(f'[data-job-id="{job_id}"] .badge')
 
@@ -128,15 +188,23 @@ def test_upload_train_watch_and_play_a_synthesis(page: Any, clip: Path) -> None:
     assert clip_duration > 0
     job_id = start_training(page, **(TINY_FIELDS | {"epochs": "40"}))
     record_progress(page, job_id)
+    open_job(page, job_id)
+    record_chart(page)
     sync_api.expect(badge(page, job_id)).to_have_text("succeeded", timeout=120_000)
     seen = page.evaluate("[...window.seenProgress]")
     assert any(0 < value < 1 for value in seen), f"the bar never showed a partial epoch: {seen}"
     assert 1 in seen
-    chart = page.locator(f'[data-job-id="{job_id}"] .loss-chart polyline')
-    assert len(str(chart.get_attribute("points")).split()) > 1, "the loss chart did not grow"
+    grew = page.evaluate("window.chartPoints")
+    assert len(set(grew)) > 2 and grew == sorted(grew), f"the chart did not grow: {grew}"
+    for series in ("loss", "psnr"):
+        line = page.locator(f"#job-chart .series.{series}")
+        assert int(str(line.get_attribute("data-points"))) > 1, series
+        assert len(str(line.get_attribute("points")).split()) > 1, series
+        compact = page.locator(f'#job-list [data-job-id="{job_id}"] .series.{series}')
+        assert int(str(compact.get_attribute("data-points"))) > 1, series
     page.screenshot(path=SHOTS / "jobs-1280.png", full_page=True)
 
-    page.get_by_role("button", name=f"train {job_id}").click()
+    sync_api.expect(page.locator("#job-view[data-status=succeeded]")).to_be_visible()
     sync_api.expect(page.locator("#job-videos figure")).not_to_have_count(0)
     assert "reconstruction" in page.locator("#job-videos").inner_text()
     synth = page.locator("#synth-form")
@@ -146,16 +214,16 @@ def test_upload_train_watch_and_play_a_synthesis(page: Any, clip: Path) -> None:
     view = page.locator("#job-view[data-status=succeeded]")
     sync_api.expect(page.locator("#job-title")).to_contain_text("Synthesis", timeout=10_000)
     sync_api.expect(view).to_be_visible(timeout=60_000)
-    video = page.locator("#job-videos video").first
+    video = page.locator('#job-videos figure[data-caption^="synthesis"] video').first
     duration = video.evaluate(DURATION)
     assert duration > 0
-    played = video.evaluate(
-        """v => new Promise(ok => { v.currentTime = 0; v.play();
-        setTimeout(() => ok(v.currentTime), 700); })"""
-    )
+    page.get_by_role("button", name="Play", exact=True).click()
+    played = video.evaluate("v => new Promise(ok => setTimeout(() => ok(v.currentTime), 700))")
     assert played > 0, "the synthesized video did not advance"
+    page.get_by_role("button", name="Pause", exact=True).click()
     page.screenshot(path=SHOTS / "job-1280.png", full_page=True)
     page.set_viewport_size(NARROW)
+    assert_fits(page)
     page.screenshot(path=SHOTS / "job-390.png", full_page=True)
 
 
@@ -172,7 +240,7 @@ def test_a_validation_error_shows_at_its_field(page: Any, clip: Path) -> None:
     page.screenshot(path=SHOTS / "validation-1280.png", full_page=True)
 
 
-def test_cancel_a_running_training_and_retry_it(page: Any, clip: Path) -> None:
+def test_cancel_a_running_training_and_retry_it(page: Any, server: str, clip: Path) -> None:
     upload_clip(page, clip)
     job_id = start_training(page, **(TINY_FIELDS | {"epochs": "20000"}))
     text = page.locator(f'[data-job-id="{job_id}"] .progress-text')
@@ -185,6 +253,161 @@ def test_cancel_a_running_training_and_retry_it(page: Any, clip: Path) -> None:
     again_id = str(again.get_attribute("data-job-id"))
     page.get_by_role("button", name=f"cancel {again_id}").click()
     sync_api.expect(badge(page, again_id)).to_have_text("cancelled", timeout=30_000)
+    assert_same_request(job_json(server, job_id), job_json(server, again_id))
+
+
+def assert_same_request(first: dict[str, Any], again: dict[str, Any]) -> None:
+    """A retry is a new job asking for exactly what the first asked for."""
+    assert again["id"] != first["id"]
+    for field in ("type", "video_ids", "config", "mask", "seed"):
+        assert again[field] == first[field], field
+
+
+def draw_box(page: Any, left: float, top: float, right: float, bottom: float) -> None:
+    """Drag the mouse over the mask canvas between two points given in fractions of it."""
+    area = page.locator("#mask-canvas").bounding_box()
+    page.mouse.move(area["x"] + left * area["width"], area["y"] + top * area["height"])
+    page.mouse.down()
+    page.mouse.move(area["x"] + right * area["width"], area["y"] + bottom * area["height"], steps=5)
+    page.mouse.up()
+
+
+def test_boxes_drawn_on_a_frame_train_a_masked_job_shown_recovered_and_in_sync(
+    page: Any, server: str, slow_clip: Path
+) -> None:
+    upload_clip(page, slow_clip)
+    page.get_by_label("Boxes drawn on a frame").check()
+    frame = page.locator("#mask-frame")
+    frame.fill("4")  # a later frame to draw on
+    sync_api.expect(page.locator("#mask-frame-label")).to_have_text("Frame shown: 4")
+    draw_box(page, 0.25, 0.5, 0.75, 0.875)
+    boxes = page.locator("#mask-boxes li")
+    sync_api.expect(boxes).to_have_count(1)
+    sync_api.expect(boxes.first).to_contain_text("25%, 50%, 50% wide, 37.5% high, every frame")
+    # by keyboard: type a box, add it, then remove it again
+    page.get_by_label("Left %").fill("10")
+    page.get_by_label("Frames the next box covers").fill("1-2")
+    page.locator("#mask-box-add").focus()
+    page.keyboard.press("Enter")
+    sync_api.expect(boxes).to_have_count(2)
+    sync_api.expect(boxes.nth(1)).to_contain_text("frames 1, 2")
+    page.get_by_role("button", name="Remove box 2").focus()
+    page.keyboard.press("Enter")
+    sync_api.expect(boxes).to_have_count(1)
+    assert_labelled(page)
+    page.screenshot(path=SHOTS / "mask-1280.png", full_page=True)
+    page.set_viewport_size(NARROW)
+    page.locator("#mask-fieldset").screenshot(path=SHOTS / "mask-390.png")
+    page.set_viewport_size(WIDE)
+
+    job_id = start_training(page, **(TINY_FIELDS | {"epochs": "5"}))
+    job = job_json(server, job_id)
+    assert job["mask"] == {
+        "kind": "regions",
+        "boxes": [{"x": 0.25, "y": 0.5, "width": 0.5, "height": 0.375, "frames": None}],
+    }
+    sync_api.expect(badge(page, job_id)).to_have_text("succeeded", timeout=180_000)
+    open_job(page, job_id)
+    captions = page.locator("#job-videos figcaption")
+    sync_api.expect(captions.nth(0)).to_have_text("training clip")
+    sync_api.expect(captions.nth(1)).to_contain_text("occluded clip")
+    sync_api.expect(captions.nth(2)).to_contain_text("recovered video")
+    sync_api.expect(page.locator("#job-videos .occluded .hole")).to_have_count(1)
+    hidden = page.locator("#job-report [data-metric=occluded_fraction]")
+    sync_api.expect(hidden).to_contain_text("% of the pixels")
+    names = page.locator("#job-downloads a").all_inner_texts()
+    assert {"recovered.mp4", "reconstruction.mp4", "model.safetensors"} <= set(names), names
+    assert_labelled(page)
+    assert_videos_keep_in_step(page)
+    page.screenshot(path=SHOTS / "masked-job-page-1280.png", full_page=True)
+    page.get_by_role("button", name="Play", exact=True).click()
+    page.wait_for_timeout(700)  # the README's picture: mid-play, the boxes over the clip
+    page.locator("#job-view").screenshot(path=SHOTS / "masked-job-1280.png")
+    page.set_viewport_size(NARROW)
+    assert_fits(page)
+    page.screenshot(path=SHOTS / "masked-job-390.png", full_page=True)
+
+
+def assert_videos_keep_in_step(page: Any) -> None:
+    """One Play drives every video; seeking moves them all; they stay within 0.15 s."""
+    videos = page.locator("#job-videos video")
+    for index in range(videos.count()):
+        assert videos.nth(index).evaluate(DURATION) > 1.0  # 8 or 10 frames at 5 fps
+    page.get_by_role("button", name="Play", exact=True).click()
+    positions = []
+    for _ in range(6):
+        page.wait_for_timeout(250)
+        position, times = page.evaluate(VIDEO_TIMES)
+        positions.append(position)
+        for t in times:  # each where the control is; a shorter one holds its last frame
+            assert abs(t["time"] - min(position, t["duration"])) < 0.15, (position, times)
+            if position < t["duration"] - 0.1 or position >= t["duration"]:
+                assert t["paused"] == (position >= t["duration"]), (position, times)
+    assert len(set(positions)) == len(positions), f"the control did not move: {positions}"
+    page.get_by_role("button", name="Pause", exact=True).focus()
+    page.keyboard.press("Space")
+    seek = page.get_by_label("Position in all the videos")
+    seek.fill("500")  # halfway
+    position, times = page.evaluate(VIDEO_TIMES)
+    longest = max(t["duration"] for t in times)
+    assert abs(position - longest / 2) < 0.01
+    for t in times:
+        assert t["paused"] and abs(t["time"] - min(longest / 2, t["duration"])) < 0.01, times
+    seek.press("Home")  # the slider by keyboard: back to the start, every video with it
+    assert all(t["time"] == 0 and t["paused"] for t in page.evaluate(VIDEO_TIMES)[1])
+
+
+def test_a_failed_masked_training_is_retried_with_the_same_config(
+    page: Any, server: str, clip: Path
+) -> None:
+    upload_clip(page, clip)
+    page.get_by_label("Missing frames", exact=True).check()
+    page.get_by_label("Missing frames (0-based").fill("2, 40-41")  # 8 frames train: 40 is past them
+    job_id = start_training(page, **TINY_FIELDS)
+    assert job_json(server, job_id)["mask"] == {"kind": "missing_frames", "frames": [2, 40, 41]}
+    sync_api.expect(badge(page, job_id)).to_have_text("failed", timeout=60_000)
+    open_job(page, job_id)
+    sync_api.expect(page.locator("#job-summary")).to_contain_text("past the 8 training frames")
+    page.get_by_role("button", name="Retry with the same config").click()
+    again = page.locator("#job-list li").first
+    sync_api.expect(again).not_to_have_attribute("data-job-id", job_id)
+    again_id = str(again.get_attribute("data-job-id"))
+    assert_same_request(job_json(server, job_id), job_json(server, again_id))
+    sync_api.expect(badge(page, again_id)).to_have_text("failed", timeout=60_000)
+
+
+def test_a_mask_file_is_uploaded_and_its_job_trains_with_it(
+    page: Any, server: str, clip: Path, tmp_path: Path
+) -> None:
+    hidden = np.zeros((8, 16, 16), np.uint8)  # the 8 training frames, 1 = occluded
+    hidden[:, 4:12, 4:12] = 1
+    np.save(tmp_path / "hole.npy", hidden)
+    upload_clip(page, clip)
+    page.get_by_label("A mask file").check()
+    page.get_by_label("Mask file:").set_input_files(str(tmp_path / "hole.npy"))
+    sync_api.expect(page.locator("#mask-file-status")).to_contain_text("8 frames of 16 × 16, ready")
+    job_id = start_training(page, **(TINY_FIELDS | {"epochs": "20000"}))
+    mask = job_json(server, job_id)["mask"]
+    assert mask["kind"] == "upload"
+    upload = httpx.get(f"{server}/v1/videos/{mask['video_id']}").json()
+    assert (upload["kind"], upload["filename"], upload["frames"]) == ("mask", "hole.npy", 8)
+    page.get_by_role("button", name=f"cancel {job_id}").click()
+    sync_api.expect(badge(page, job_id)).to_have_text("cancelled", timeout=60_000)
+
+
+def test_a_mask_field_mistake_shows_at_the_field(page: Any, clip: Path) -> None:
+    upload_clip(page, clip)
+    page.get_by_label("Missing frames", exact=True).check()
+    field = page.get_by_label("Missing frames (0-based")
+    field.fill("3, five")
+    page.get_by_role("button", name="Start training").click()
+    error = page.locator('#train-form [data-error-for="mask.frames"]')
+    sync_api.expect(error).to_contain_text('"five" is not a frame number')
+    sync_api.expect(field).to_be_focused()
+    field.fill("3")
+    page.get_by_label("Quick preview (LDS, seconds)").check()
+    page.get_by_role("button", name="Start training").click()  # the API refuses LDS with a mask
+    sync_api.expect(page.locator('#train-form [data-error-for="mask"]')).to_contain_text("lds")
 
 
 def test_docs_render_with_nothing_leaving_localhost(browser: Any, server: str) -> None:

@@ -1,4 +1,8 @@
-// The dyngen page: plain ES module, no build step. It speaks only to the API it was served by.
+// The dyngen page: plain ES modules, no build step. It speaks only to the API it was served by.
+import { ProgressSeries, progressChart } from "./chart.js";
+import { FieldError, MaskEditor, occludedView } from "./masks.js";
+import { SyncedPlayback } from "./sync.js";
+
 const KEY_STORE = "dyngen-api-key";
 const MAX_STREAMS = 4; // event streams at once; the server caps them per key
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
@@ -6,8 +10,12 @@ const PRESETS = { quick: { method: "lds" }, standard: {}, paper: { preset: "fait
 
 const $ = (id) => document.getElementById(id);
 const streams = new Map(); // job id -> AbortController of its event stream
+const videoRows = new Map(); // video id -> its row, as the last list gave it
+const series = new ProgressSeries(); // the loss and PSNR of each training, by epoch
 let viewedJob = null;
 let keyPrompt = null;
+let masks = null; // the MaskEditor, once the page started
+let playback = null; // the SyncedPlayback of the job view
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -113,6 +121,17 @@ function sendFile(file) {
   });
 }
 
+// An upload that asks for the key when the server wants one (the mask file's).
+async function sendWithKey(file) {
+  try {
+    return await sendFile(file);
+  } catch (err) {
+    if (err.status !== 401) throw err;
+    await askForKey();
+    return sendWithKey(file);
+  }
+}
+
 async function uploadFile(file) {
   $("upload-error").textContent = "";
   $("upload-progress").value = 0;
@@ -177,12 +196,14 @@ async function refreshVideos(selected) {
   const page = await api("/v1/videos?limit=100");
   const select = $("train-video");
   const keep = selected ?? select.value;
+  for (const video of page.items) videoRows.set(video.id, video);
   select.replaceChildren(
     ...page.items
       .filter((video) => video.kind === "video")
       .map((video) => el("option", { value: video.id }, `${video.filename} (${video.id})`)),
   );
   if (keep) select.value = keep;
+  await masks.useClip(videoRows.get(select.value));
 }
 
 // ---- forms generated from the OpenAPI document's config schemas ----
@@ -263,15 +284,30 @@ function clearErrors(form) {
   for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
 }
 
+// The slot for a field's error: its own, else its nearest parent's ("mask.frames.0" -> "mask.frames").
+function errorSlot(form, field) {
+  for (let name = field; name; name = name.includes(".") ? name.slice(0, name.lastIndexOf(".")) : "") {
+    const slot = form.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
+    if (slot) return slot;
+  }
+  return null;
+}
+
+function fieldRefusal(err) {
+  const message = `${err.field}: ${err.message}`;
+  return new ApiError(422, { error: { message, details: [{ field: err.field, message: err.message }] } });
+}
+
 // A 422 (or a refusal naming a field) is shown next to each field it names.
 function showErrors(form, formError, err) {
   const details = Array.isArray(err.body?.error?.details) ? err.body.error.details : [];
   let placed = 0;
   for (const detail of details) {
-    const slot = detail.field && form.querySelector(`[data-error-for="${CSS.escape(detail.field)}"]`);
+    const slot = detail.field && errorSlot(form, detail.field);
     if (!slot) continue;
     slot.textContent = detail.message || err.message;
-    form.querySelector(`[data-field="${CSS.escape(detail.field)}"]`)?.setAttribute("aria-invalid", "true");
+    const field = slot.dataset.errorFor;
+    form.querySelector(`[data-field="${CSS.escape(field)}"]`)?.setAttribute("aria-invalid", "true");
     const advanced = slot.closest("details");
     if (advanced) advanced.open = true;
     placed += 1;
@@ -293,11 +329,13 @@ async function submitTraining(event) {
     config: { ...PRESETS[preset], ...readConfig($("train-fields")) },
   };
   try {
+    const mask = masks.read();
+    if (mask) body.mask = mask;
     const job = await postJson("/v1/jobs", body);
-    say(`Training job ${job.id} queued.`);
+    say(`Training job ${job.id} queued${mask ? " with its mask" : ""}.`);
     await refreshJobs();
   } catch (err) {
-    showErrors(form, $("train-error"), err);
+    showErrors(form, $("train-error"), err instanceof FieldError ? fieldRefusal(err) : err);
   }
 }
 
@@ -324,7 +362,7 @@ function jobItem(job) {
     el("span", { class: `badge ${job.status}` }, job.status),
     bar,
     el("span", { class: "progress-text" }, progressText(job.progress)),
-    lossChart(job.id),
+    progressChart(series.points(job.id), true),
   );
   if (!TERMINAL.has(job.status)) {
     const cancel = el("button", { type: "button", "aria-label": `cancel ${job.id}` }, "Cancel");
@@ -332,7 +370,7 @@ function jobItem(job) {
     cancel.addEventListener("click", () => cancelJob(job.id));
     item.append(cancel);
   }
-  if (job.type === "train" && (job.status === "failed" || job.status === "cancelled")) {
+  if (retryable(job)) {
     const retry = el("button", { type: "button", "aria-label": `retry ${job.id}` }, "Retry");
     retry.addEventListener("click", () => retryJob(job));
     item.append(retry);
@@ -347,41 +385,35 @@ async function refreshJobs() {
   for (const job of page.items) if (!TERMINAL.has(job.status)) follow(job.id);
 }
 
-const SVG = "http://www.w3.org/2000/svg"; // a namespace name, never fetched
-const losses = new Map(); // job id -> the losses its progress events reported, in order
-
-// A small line of the loss so far, redrawn as epochs arrive.
-function lossChart(jobId) {
-  const values = losses.get(jobId) ?? [];
-  const chart = document.createElementNS(SVG, "svg");
-  chart.setAttribute("class", "loss-chart");
-  chart.setAttribute("viewBox", "0 0 100 24");
-  chart.setAttribute("preserveAspectRatio", "none");
-  chart.setAttribute("role", "img");
-  chart.setAttribute("aria-label", values.length ? `loss over ${values.length} epochs, last ${values.at(-1).toPrecision(4)}` : "no loss yet");
-  if (values.length > 1) {
-    const low = Math.min(...values);
-    const span = Math.max(...values) - low || 1;
-    const points = values.map((v, i) => `${(100 * i) / (values.length - 1)},${22 - (20 * (v - low)) / span}`);
-    const line = document.createElementNS(SVG, "polyline");
-    line.setAttribute("points", points.join(" "));
-    chart.append(line);
-  }
-  return chart;
-}
-
 function onProgress(jobId, data) {
-  if (typeof data.loss === "number") losses.set(jobId, [...(losses.get(jobId) ?? []), data.loss]);
+  const grew = series.add(jobId, data);
+  if (grew && viewedJob === jobId) showChart(jobId);
   const item = document.querySelector(`[data-job-id="${jobId}"]`);
   if (!item) return;
   item.querySelector("progress").value = data.fraction ?? 0;
   item.querySelector(".progress-text").textContent = progressText(data);
-  item.querySelector(".loss-chart").replaceWith(lossChart(jobId));
+  if (grew) item.querySelector(".progress-chart").replaceWith(progressChart(series.points(jobId), true));
+}
+
+function showChart(jobId) {
+  $("job-chart-svg").replaceChildren(progressChart(series.points(jobId)));
+}
+
+// What the job recorded before this page followed it (the chart starts from its first epoch).
+async function loadHistory(jobId) {
+  let after = 0;
+  for (;;) {
+    const page = await api(`/v1/jobs/${jobId}/events?after=${after}`);
+    for (const event of page.items) if (event.kind === "progress") series.add(jobId, event.data);
+    if (!page.items.length || page.last_id === after) return;
+    after = page.last_id;
+  }
 }
 
 async function onEnd(jobId) {
   await refreshJobs();
-  if (viewedJob === jobId) await openJob(jobId);
+  // a view opened after the end already shows it: reopening would stop its videos
+  if (viewedJob === jobId && !TERMINAL.has($("job-view").dataset.status)) await openJob(jobId);
 }
 
 function parseEvent(block) {
@@ -455,36 +487,150 @@ async function retryJob(job) {
   await refreshJobs();
 }
 
-// ---- one job: its videos side by side, quality, downloads, synthesis ----
-
-function mediaFigure(caption, url, isVideo) {
-  const media = isVideo
-    ? el("video", { controls: "", loop: "", muted: "", autoplay: "", playsinline: "", "aria-label": caption })
-    : el("img", { alt: caption });
-  if (isVideo) media.muted = true;
-  mediaSrc(url).then((src) => {
-    media.src = src;
-  });
-  return el("figure", {}, media, el("figcaption", {}, caption));
+function retryable(job) {
+  return job.type === "train" && (job.status === "failed" || job.status === "cancelled");
 }
 
-function jobMedia(job) {
-  const figures = [];
-  if (job.type === "train" && job.video_ids.length) {
-    figures.push(mediaFigure("training clip", `/v1/videos/${job.video_ids[0]}/content`, true));
-  }
-  const hasVideo = job.artifacts.some((a) => a.media_type.startsWith("video/"));
-  for (const artifact of job.artifacts) {
-    const isVideo = artifact.media_type.startsWith("video/");
-    // a GIF beside its MP4 would show the same frames twice
-    const isImage = artifact.media_type.startsWith("image/") && !(hasVideo && artifact.media_type === "image/gif");
-    if (isVideo || isImage) figures.push(mediaFigure(`${artifact.kind}: ${artifact.filename}`, artifact.url, isVideo));
+// ---- one job: its videos side by side and in sync, quality, downloads, synthesis ----
+
+const KIND_NAMES = {
+  reconstruction_video: "reconstruction",
+  recovered_video: "recovered video",
+  video: "synthesis",
+  reconstruction_grid: "reconstruction, frame by frame",
+  loss_curve: "loss curve",
+  grid: "syntheses, frame by frame",
+};
+
+function playable(caption, url) {
+  const video = el("video", { muted: "", playsinline: "", preload: "auto", "aria-label": caption });
+  video.muted = true;
+  mediaSrc(url).then((src) => {
+    video.src = src;
+  });
+  return video;
+}
+
+function figure(caption, media) {
+  return el("figure", { "data-caption": caption }, media, el("figcaption", {}, caption));
+}
+
+function imageFigure(caption, url) {
+  const image = el("img", { alt: caption });
+  mediaSrc(url).then((src) => {
+    image.src = src;
+  });
+  return figure(caption, image);
+}
+
+function artifactCaption(artifact, owner) {
+  const name = KIND_NAMES[artifact.kind] ?? artifact.kind.replaceAll("_", " ");
+  return `${name}${owner ? ` (${owner})` : ""}: ${artifact.filename}`;
+}
+
+// The training behind a job: itself, or the training that made a synthesis's model.
+async function trainingOf(job) {
+  if (job.type === "train") return job;
+  const model = await api(`/v1/models/${job.model_id}`).catch(() => null);
+  return model ? api(`/v1/jobs/${model.job_id}`).catch(() => null) : null;
+}
+
+// The syntheses to show: the job's own, or for a training the newest synthesis of its model.
+async function synthesesFor(job) {
+  if (job.type === "synthesize") return job;
+  if (job.status !== "succeeded") return null;
+  const page = await api("/v1/jobs?type=synthesize&status=succeeded&limit=50");
+  return page.items.find((other) => other.model_id === job.model_id) ?? null;
+}
+
+// The training clip and, for a masked run, the clip with its holes beside the recovered video.
+async function trainingFigures(training) {
+  const clipId = training.video_ids[0];
+  const clipUrl = `/v1/videos/${clipId}/content`;
+  const figures = [figure("training clip", playable("training clip", clipUrl))];
+  const mask = training.mask;
+  if (!mask) return figures;
+  const clip = videoRows.get(clipId) ?? (await api(`/v1/videos/${clipId}`));
+  const seen = playable("occluded clip", clipUrl);
+  if (mask.kind === "upload") {
+    const file = await api(`/v1/videos/${mask.video_id}`).catch(() => null);
+    if (file?.kind === "video") figures.push(figure("mask (white = missing)", playable("mask", file.content_url)));
+  } else {
+    const caption = "occluded clip: what training saw (black = hidden)";
+    figures.push(figure(caption, occludedView(seen, mask, clip.fps || 25, training.config)));
   }
   return figures;
 }
 
+// One job's videos (the recovered one first, beside the occluded clip) and its pictures.
+function artifactFigures(owner, note) {
+  const videos = owner.artifacts.filter((a) => a.media_type.startsWith("video/"));
+  videos.sort((a, b) => (b.kind === "recovered_video") - (a.kind === "recovered_video"));
+  // a GIF beside its MP4 would show the same frames twice
+  const stills = owner.artifacts.filter(
+    (a) => a.media_type.startsWith("image/") && !(videos.length && a.media_type === "image/gif"),
+  );
+  return {
+    videos: videos.map((a) => figure(artifactCaption(a, note), playable(artifactCaption(a, note), a.url))),
+    stills: stills.map((a) => imageFigure(artifactCaption(a, note), a.url)),
+  };
+}
+
+// Everything to play side by side: the training's clips and videos, then the syntheses; the
+// pictures (grids, loss curve) of the job itself after them.
+async function jobMedia(job) {
+  const training = await trainingOf(job);
+  const syntheses = await synthesesFor(job);
+  const figures = training?.video_ids.length ? await trainingFigures(training) : [];
+  const owners = [];
+  if (training?.id === job.id) owners.push([training, null]);
+  else if (training?.status === "succeeded") owners.push([training, `from ${training.id}`]);
+  if (syntheses) owners.push([syntheses, syntheses.id === job.id ? null : `from ${syntheses.id}`]);
+  const images = [];
+  for (const [owner, note] of owners) {
+    const { videos, stills } = artifactFigures(owner, note);
+    figures.push(...videos);
+    if (owner.id === job.id) images.push(...stills);
+  }
+  return { figures, images };
+}
+
 function describeWarning(warning) {
   return typeof warning === "string" ? warning : warning.message ?? JSON.stringify(warning);
+}
+
+// The quality report's numbers in words; anything else stays in metrics.json's list.
+const REPORT_WORDS = {
+  psnr: ["Reconstruction PSNR", (v) => `${v.toFixed(1)} dB (higher = the model fits the clip more closely)`],
+  visible_mse: ["Reconstruction error (MSE)", (v) => v.toPrecision(3)],
+  motion_ratio: ["Motion of the syntheses", (v) => `${v.toFixed(2)} × the clip's (near 1 is right)`],
+  drift: ["Drift", (v) => `${v.toFixed(2)} (how much further the end of a synthesis looks from the clip than its start)`],
+  novelty: ["Novelty", (v) => `${v.toFixed(2)} (low = the syntheses copy training frames)`],
+  reconstruction_motion_ratio: ["Motion of the reconstruction", (v) => `${v.toFixed(2)} × the clip's`],
+  occluded_fraction: ["Hidden by the mask", (v) => `${(v * 100).toFixed(1)} % of the pixels`],
+  recovery_error: ["Recovery error", (v) => `${v.toFixed(1)} of 255, mean per hidden value (the paper's measure; lower is better)`],
+  epochs: ["Epochs trained", (v) => String(v)],
+};
+
+function reportRows(metrics) {
+  const flat = { ...(metrics.quality ?? {}), ...metrics };
+  return Object.entries(REPORT_WORDS)
+    .filter(([key]) => typeof flat[key] === "number")
+    .flatMap(([key, [name, words]]) => [el("dt", {}, name), el("dd", { "data-metric": key }, words(flat[key]))]);
+}
+
+function showQuality(job) {
+  const { warnings = [], ...metrics } = job.metrics ?? {};
+  $("job-warnings").replaceChildren(...warnings.map((w) => el("li", {}, describeWarning(w))));
+  if (!warnings.length && job.status === "succeeded") $("job-warnings").append(el("li", {}, "No warnings: every number is in its usual range."));
+  $("job-report").replaceChildren(...reportRows(metrics));
+  const rows = Object.entries(metrics).filter(([, v]) => typeof v !== "object" || v === null);
+  $("job-metrics").replaceChildren(
+    ...rows.flatMap(([name, value]) => [
+      el("dt", {}, name),
+      el("dd", {}, typeof value === "number" ? String(Number(value.toPrecision(5))) : String(value)),
+    ]),
+  );
 }
 
 function downloadLink(artifact) {
@@ -503,28 +649,37 @@ function downloadLink(artifact) {
 async function openJob(jobId) {
   const job = await api(`/v1/jobs/${jobId}`);
   viewedJob = jobId;
-  $("job-view").hidden = false;
-  $("job-view").dataset.jobId = jobId;
-  $("job-view").dataset.status = job.status;
+  const view = $("job-view");
+  view.hidden = false;
+  if (view.dataset.jobId !== jobId) {
+    delete view.dataset.status; // another job's state until this one's is shown
+    delete view.dataset.loaded;
+  }
+  view.dataset.jobId = jobId;
   $("job-title").textContent = `${job.type === "train" ? "Training" : "Synthesis"} job ${job.id}`;
   const summary = [job.status, progressText(job.progress)];
   if (job.error) summary.push(job.error.message);
+  if (job.mask) summary.push(`masked (${job.mask.kind.replace("_", " ")})`);
   $("job-summary").textContent = summary.filter(Boolean).join(" — ");
-  $("job-videos").replaceChildren(...jobMedia(job));
-  const { warnings = [], ...metrics } = job.metrics ?? {};
-  $("job-warnings").replaceChildren(...warnings.map((w) => el("li", {}, describeWarning(w))));
-  if (!warnings.length && job.status === "succeeded") $("job-warnings").append(el("li", {}, "No warnings."));
-  const rows = Object.entries(metrics).filter(([, v]) => typeof v !== "object" || v === null);
-  $("job-metrics").replaceChildren(
-    ...rows.flatMap(([name, value]) => [
-      el("dt", {}, name),
-      el("dd", {}, typeof value === "number" ? String(Number(value.toPrecision(5))) : String(value)),
-    ]),
-  );
+  $("job-retry").hidden = !retryable(job);
+  $("job-retry").onclick = () => retryJob(job);
+  $("job-chart").hidden = job.type !== "train";
+  if (job.type === "train") {
+    await loadHistory(jobId);
+    showChart(jobId);
+  }
+  const { figures, images } = await jobMedia(job);
+  $("job-videos").replaceChildren(...figures, ...images);
+  playback.use([...$("job-videos").querySelectorAll("video")]);
+  $("sync-controls").hidden = !figures.length;
+  showQuality(job);
   $("job-downloads").replaceChildren(...job.artifacts.map(downloadLink));
   const canSynthesize = job.type === "train" && job.status === "succeeded" && job.model_id;
   $("synth-form").hidden = !canSynthesize;
   $("synth-form").dataset.modelId = job.model_id ?? "";
+  // set last: the view shows this state of the job in full
+  view.dataset.status = job.status;
+  view.dataset.loaded = jobId;
   $("job-title").scrollIntoView({ block: "start" });
 }
 
@@ -544,20 +699,16 @@ async function submitSynthesis(event) {
   }
 }
 
-function playAll() {
-  for (const video of $("job-videos").querySelectorAll("video")) {
-    video.currentTime = 0;
-    video.play().catch(() => {});
-  }
-}
-
 async function start() {
+  masks = new MaskEditor({ upload: sendWithKey, source: (id) => mediaSrc(`/v1/videos/${id}/content`) });
+  playback = new SyncedPlayback($("sync-play"), $("sync-seek"), $("sync-time"));
   bindUpload();
   $("train-form").addEventListener("submit", submitTraining);
+  $("train-video").addEventListener("change", () => masks.useClip(videoRows.get($("train-video").value)));
   $("synth-form").addEventListener("submit", submitSynthesis);
   $("jobs-refresh").addEventListener("click", refreshJobs);
-  $("play-all").addEventListener("click", playAll);
   await buildForms();
+  $("train-resize")?.addEventListener("change", () => masks.draw());
   await refreshVideos();
   await refreshJobs();
   document.body.dataset.ready = "true";
