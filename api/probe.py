@@ -1,19 +1,24 @@
-"""What an upload is: a decodable video within the limits, or a mask array (.npy / .mat)."""
+"""What an upload is: a decodable video within the limits, a mask array (.npy / .mat), or a
+still image (PNG, JPEG, WebP)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from api.errors import ApiError
+from api.probe_image import probe_image
 from core.settings import Settings, mask_limits
 from core.videos import Probe
 from model.errors import MaskError, VideoError, VideoTooCostly, VideoTooLarge, VideoTooLong
 from model.masks import MASK_SUFFIXES, inspect_mask_file
+from model.stills import STILL_SUFFIXES
 from model.video_io import DecodeBudget, probe_video
 
 
 def probe_upload(path: Path, suffix: str, settings: Settings) -> Probe:
     """Probe a staged upload and check it against the limits; ApiError 422 if unusable."""
+    if suffix in STILL_SUFFIXES:
+        return probe_image(path, settings)
     is_mask = suffix in MASK_SUFFIXES
     probe = _probe_mask(path, suffix, settings) if is_mask else _probe_video(path, settings)
     if probe.frames > settings.max_video_frames:

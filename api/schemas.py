@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic import Strict as NoCoercion
 
 from api.webhook_schemas import WebhookSpec
+from model.animate_config import AnimateConfig
 from model.config import SynthesisConfig, TrainConfig, run_fields
 from model.masks import MissingFramesMask, RegionsMask
 
@@ -52,10 +53,10 @@ class Page(BaseModel, Generic[T]):
 
 
 class VideoRead(BaseModel):
-    """An uploaded video (or mask file: kind "mask", fps null)."""
+    """An uploaded video (or mask file: kind "mask"; still image: kind "image"; fps null)."""
 
     id: str
-    kind: Literal["video", "mask"]
+    kind: Literal["video", "mask", "image"]
     filename: str
     frames: int
     fps: float | None
@@ -126,9 +127,40 @@ class SynthesizeJobCreate(Strict):
         return self
 
 
-JobCreate = Annotated[TrainJobCreate | SynthesizeJobCreate, Field(discriminator="type")]
+class AnimateJobCreate(Strict):
+    """Bring a still to life with a model: an uploaded image, or one frame of a video."""
+
+    type: Literal["animate"]
+    model_id: Id
+    image_id: Id | None = None
+    video_id: Id | None = None
+    frame: Annotated[int, NoCoercion(), Field(ge=0)] | None = Field(
+        None, description="with video_id: the frame (0-based) to animate"
+    )
+    config: AnimateConfig = Field(default_factory=lambda: AnimateConfig.model_validate({}))
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AnimateJobCreate:
+        """Either image_id, or video_id with frame."""
+        if (self.image_id is None) == (self.video_id is None):
+            raise ValueError("give image_id, or video_id and frame")
+        if (self.video_id is None) != (self.frame is None):
+            raise ValueError("video_id and frame go together")
+        return self
+
+    @property
+    def source_id(self) -> str:
+        """The upload the still comes from."""
+        source = self.image_id or self.video_id
+        assert source is not None, "checked by _one_source"
+        return source
+
+
+JobCreate = Annotated[
+    TrainJobCreate | SynthesizeJobCreate | AnimateJobCreate, Field(discriminator="type")
+]
 # Tags pydantic puts in error locations of the unions above; errors leave them out.
-UNION_TAGS = frozenset({"train", "synthesize", "missing_frames", "regions", "upload"})
+UNION_TAGS = frozenset({"train", "synthesize", "animate", "missing_frames", "regions", "upload"})
 
 
 class Progress(BaseModel):
@@ -165,7 +197,7 @@ class JobRead(BaseModel):
     """A job as clients see it."""
 
     id: str
-    type: Literal["train", "synthesize"]
+    type: Literal["train", "synthesize", "animate"]
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     progress: Progress
     metrics: dict[str, Any]

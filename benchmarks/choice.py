@@ -1,8 +1,9 @@
 """What `method: auto` would keep, for models already trained (QUALITY.md's auto column).
 
 python -m benchmarks.choice MODEL LDS VIDEO [--seed 0]
-Scores both model files on the video's held-back frames exactly as a `method: auto` run does
-(model/choice.py) and prints the choice as JSON.
+Scores the model files on the video's held-back frames exactly as a `method: auto` run does
+(model/choice.py: MODEL, MODEL without its residual process if it has one, and LDS) and
+prints the choice as JSON.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
-from model.choice import choose_model
+from model.choice import candidates, choose_model
 from model.methods import load_model
 from model.outputs import json_safe
 
 
 def main() -> None:
-    """Print the choice between a dynamic generator and an LDS of one clip."""
+    """Print the choice among a dynamic generator and an LDS of one clip."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
     parser.add_argument("lds", type=Path)
@@ -25,8 +26,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     abptt = load_model(args.model, "cpu")
-    candidates = {"abptt": abptt, "lds": load_model(args.lds, "cpu")}
-    choice = choose_model(candidates, args.video, abptt.config, args.seed, "cpu")
+    models = candidates(abptt, load_model(args.lds, "cpu"))
+    choice = choose_model(models, args.video, abptt.config, args.seed, "cpu")
     print(json.dumps(json_safe(choice), indent=2))
 
 

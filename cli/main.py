@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli import evaluate, offline, remote, service
+from cli import animate, evaluate, offline, remote, service
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,6 +17,7 @@ offline.register(cli)
 service.register(cli)
 evaluate.register(cli)
 remote.register(cli)
+animate.register(cli)
 
 
 def main() -> None:

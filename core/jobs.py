@@ -24,7 +24,7 @@ from core.tables import Job, JobEvent, utcnow
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 STATUSES = ("queued", "running", *sorted(TERMINAL))
-TYPES = ("train", "synthesize")  # the job types /metrics counts
+TYPES = ("train", "synthesize", "animate")  # the job types /metrics counts
 MAX_ATTEMPTS = 3  # lost workers before a job fails `worker_lost` (DYNGEN_MAX_ATTEMPTS)
 
 

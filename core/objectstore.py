@@ -33,6 +33,7 @@ from core.storage import (
     scratch_leftovers,
     sweep_staged_files,
 )
+from model.config import RESUME_FILE
 
 log = logging.getLogger("dyngen.storage")
 PART_BYTES = 8 * 1024 * 1024  # S3 wants parts of 5 MiB or more (but the last)
@@ -224,6 +225,9 @@ class S3Store:
         self.root = scratch
         self.uploads = scratch / "uploads"
         self.options = options
+        # when this process first saw each unfinished upload: some servers (moto) report a
+        # fixed date as its start, so the server's word alone never makes one old enough
+        self._seen_uploads: dict[str, float] = {}
         self.client = s3_client(None, options)
         self._presigner = (
             s3_client(options.public_endpoint, options) if options.public_endpoint else self.client
@@ -328,10 +332,16 @@ class S3Store:
         return url
 
     def fetch(self, key: str, work_dir: Path) -> Path:
-        """Download `key` into the attempt's scratch folder (once); its local path."""
+        """Download `key` into the attempt's scratch folder (once); its local path.
+        FileNotFoundError when the store has no such object (as a local store's file)."""
         target = work_dir / ".inputs" / key
         if not target.exists():
-            self._download(key, target, "fetch a job's input")
+            try:
+                self._download(key, target, "fetch a job's input")
+            except StorageUnavailable as err:
+                if _missing(err):
+                    raise FileNotFoundError(f"{key}: no such file in the store") from None
+                raise
         return target
 
     def _download(self, key: str, target: Path, what: str) -> None:
@@ -356,7 +366,8 @@ class S3Store:
             )
             for page in pages:
                 for upload in page.get("Uploads", []):
-                    if upload["Initiated"].timestamp() < cutoff:
+                    began = self._began(upload)
+                    if time.time() - began >= self.options.staging_grace_seconds:
                         self.client.abort_multipart_upload(
                             Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                         )
@@ -366,6 +377,11 @@ class S3Store:
                 self.delete(key)
                 removed += 1
         return removed
+
+    def _began(self, upload: dict[str, Any]) -> float:
+        """When an unfinished upload began: the later of the server's word and first sight."""
+        seen = self._seen_uploads.setdefault(upload["UploadId"], time.time())
+        return max(float(upload["Initiated"].timestamp()), seen)
 
     def work_dir(self, job_id: str, attempt: int) -> Path:
         """An empty local folder for one attempt's inputs and outputs."""
@@ -385,11 +401,11 @@ class S3Store:
             shutil.rmtree(path, ignore_errors=True)
 
     def _resume_key(self, job_id: str) -> str:
-        return f"resume/{job_id}/resume.state"
+        return f"resume/{job_id}/{RESUME_FILE}"
 
     def resume_path(self, job_id: str) -> Path:
         """A local copy of the job's resume state from the store (absent when it has none)."""
-        path = self.root / "resume" / job_id / "resume.state"
+        path = self.root / "resume" / job_id / RESUME_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._download(self._resume_key(job_id), path, "read a job's resume state")
@@ -401,7 +417,7 @@ class S3Store:
 
     def save_resume(self, job_id: str) -> None:
         """Upload the local resume state, so another machine can continue the job."""
-        path = self.root / "resume" / job_id / "resume.state"
+        path = self.root / "resume" / job_id / RESUME_FILE
         if path.exists():
             with storage_call("save a job's resume state"):
                 self.client.upload_file(str(path), self.bucket, self.full(self._resume_key(job_id)))

@@ -15,7 +15,11 @@ from kombu import Queue
 from core.settings import Settings
 
 log = logging.getLogger("dyngen.queue")
-TASK_NAMES = {"train": "dyngen.train", "synthesize": "dyngen.synthesize"}
+TASK_NAMES = {
+    "train": "dyngen.train",
+    "synthesize": "dyngen.synthesize",
+    "animate": "dyngen.animate",
+}
 
 
 class JobQueue(Protocol):

@@ -30,6 +30,7 @@ else:  # `auto`: train the dynamic generator, fit the LDS, keep the better (mode
 PRESETS: dict[str, dict[str, object]] = {
     "default": {},
     "faithful": {
+        "method": "abptt",
         "mlp_activation": "relu",
         "precision": "fp32",
         "average_last": 1,
@@ -96,8 +97,10 @@ class TrainConfig(BaseModel):
     preset: Literal["default", "faithful"] = Field(
         "default", description="defaults for unset fields: default, or the authors' plain algorithm"
     )
+    # auto: the dynamic generator where it beats the LDS on frames neither saw, else the LDS
+    # (on the shared clips each wins somewhere; QUALITY.md, issue 13)
     method: MethodName = Field(
-        "abptt",
+        "auto",
         description="abptt: the dynamic generator; lds: the linear baseline, in seconds; auto:"
         " both, scored on held-back frames, the better kept",
     )
@@ -186,10 +189,11 @@ class TrainConfig(BaseModel):
     )
     # lds: on every model measured (flame, fire, flag, flashing_light, tiger) the syntheses'
     # dynamics came 1.6 to 6x closer to the clip's than without it (QUALITY.md, issue 13)
-    residual: Literal["none", "lds"] = Field(
+    residual: Literal["none", "lds", "lds_noise"] = Field(
         "lds",
         description="lds: fit an LDS to what the generator leaves out (x - G(s)) after training"
-        " and add a sample of it to every synthesized frame (complete videos only)",
+        " and add a sample of it to every synthesized frame (complete videos only); lds_noise:"
+        " and per-pixel white noise as strong as what the LDS's components leave out",
     )
     residual_components: int = Field(
         20, ge=1, le=1024, description="PCA components of the residual process"

@@ -104,14 +104,20 @@ def build_visible(
     image_size: int,
     source_size: tuple[int, int] | None = None,
     resize: str = "crop",
+    start: int = 0,
+    every: int = 1,
 ) -> np.ndarray:
-    """The mask as visibility, (T, S, S) bool, True = observed; MaskError if it can't fit."""
+    """The mask as visibility, (T, S, S) bool, True = observed; MaskError if it can't fit.
+
+    A file mask longer than the training window is a mask of the whole clip: its frames are
+    taken with the video's own `start` and `every`."""
     if isinstance(spec, MissingFramesMask):
         occluded = _missing_frames(spec, frames, image_size)
     elif isinstance(spec, RegionsMask):
         occluded = _regions(spec, frames, image_size)
     else:
-        occluded = _from_file(spec, frames, image_size, source_size, resize)
+        window = ClipWindow(frames, start, every)
+        occluded = _from_file(spec, window, image_size, source_size, resize)
     if occluded.all():
         raise MaskError("the mask hides every pixel: nothing is left to learn from")
     return ~occluded
@@ -146,15 +152,43 @@ def _regions(spec: RegionsMask, frames: int, size: int) -> np.ndarray:
     return occluded
 
 
+@dataclass(frozen=True)
+class ClipWindow:
+    """The frames a run trains on: `frames` of them from `start`, every `every`-th."""
+
+    frames: int
+    start: int = 0
+    every: int = 1
+
+    @property
+    def needed(self) -> int:
+        """Frames of the clip the window reaches through."""
+        return self.start + self.every * (self.frames - 1) + 1
+
+    def align(self, occluded: np.ndarray) -> np.ndarray:
+        """A mask of the window: one frame for all, the window's own, or the whole clip's
+        frames taken like the video's."""
+        if occluded.shape[0] in (1, self.frames):
+            return occluded
+        return occluded[self.start : self.needed : self.every]
+
+
 def check_mask_fits(
-    name: str, shape: tuple[int, int, int], *, frames: int, source_size: tuple[int, int] | None
+    name: str,
+    shape: tuple[int, int, int],
+    *,
+    frames: int | ClipWindow,
+    source_size: tuple[int, int] | None,
 ) -> None:
-    """Refuse a (T, H, W) mask that can't cover `frames` training frames of this source size."""
+    """Refuse a (T, H, W) mask that can't cover the training window of this source size: it
+    must have one frame, the window's frames, or reach through the window in the clip."""
+    window = frames if isinstance(frames, ClipWindow) else ClipWindow(frames)
     mask_frames, height, width = shape
-    if mask_frames not in (1, frames):
+    if mask_frames not in (1, window.frames) and mask_frames < window.needed:
         raise MaskError(
-            f"{name}: the mask has {mask_frames} frames but training uses {frames}; "
-            f"train on {mask_frames} frames or give a mask of {frames}"
+            f"{name}: the mask has {mask_frames} frames but training uses {window.frames} "
+            f"(a mask of the whole clip needs at least {window.needed}: start {window.start}, "
+            f"every {window.every}); give a mask of {window.frames} frames or of the whole clip"
         )
     if height != width and (source_size is None or (width, height) != tuple(source_size)):
         expected = (
@@ -164,7 +198,11 @@ def check_mask_fits(
 
 
 def _from_file(
-    spec: FileMask, frames: int, size: int, source_size: tuple[int, int] | None, resize: str
+    spec: FileMask,
+    window: ClipWindow,
+    size: int,
+    source_size: tuple[int, int] | None,
+    resize: str,
 ) -> np.ndarray:
     """Read, check and resize a mask file to (T, S, S) occluded."""
     path = Path(spec.path)
@@ -177,9 +215,10 @@ def _from_file(
         occluded = _resize_nearest(full, size, resize)
     else:
         occluded, shape = _read_mask_video(path, size, resize)
-    check_mask_fits(str(path), shape, frames=frames, source_size=source_size)
+    check_mask_fits(str(path), shape, frames=window, source_size=source_size)
+    occluded = window.align(occluded)
     if occluded.shape[0] == 1:  # one frame stands for all of them
-        occluded = np.repeat(occluded, frames, axis=0)
+        occluded = np.repeat(occluded, window.frames, axis=0)
     return occluded
 
 

@@ -102,6 +102,8 @@ def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | Non
             image_size=config.image_size,
             source_size=(header.width, header.height),
             resize=config.resize,
+            start=config.start,
+            every=config.every,
         )
         visible = np.broadcast_to(one, clips.shape[:4]).copy()
     return TrainingData(clips, visible, header.fps / config.every)
@@ -235,7 +237,8 @@ def train_abptt(run: TrainingRun) -> TrainResult:
     result.warnings += quality_warnings(
         _dict(result.metrics.get("quality")),
         _float(result.metrics.get("reconstruction_motion_ratio")),
-        residual=ckpt.residual is not None and kept == "abptt",
+        # auto kept the plain weights over the same ones with the residual: don't suggest it
+        residual=ckpt.residual is not None and kept != "lds",
     )
     _rewrite_metrics(result, {"warnings": result.warnings})
     return result
@@ -261,7 +264,12 @@ def _fit(learner: ABPTTLearner, run: TrainingRun, began: float) -> None:
 
 
 def add_residual(
-    checkpoint: Path, videos: list[Path], out: Path, components: int, device: str = "cpu"
+    checkpoint: Path,
+    videos: list[Path],
+    out: Path,
+    components: int,
+    device: str = "cpu",
+    process: str = "lds",
 ) -> dict[str, object]:
     """Fit the residual process to a trained model's clips and write the model with it to
     `out` (the same weights: syntheses with and without it share the generator's noise)."""
@@ -285,10 +293,10 @@ def add_residual(
     decoded = reconstruct(ckpt, chains)
     began = time.perf_counter()
     truth = torch.from_numpy(np.stack([to_tensor_scale(c) for c in clips])).to(decoded.device)
-    ckpt.residual = fit_residual(truth, decoded, components)
+    ckpt.residual = fit_residual(truth, decoded, components, floor=process == "lds_noise")
     ckpt.chains = chains
     ckpt.config = ckpt.config.model_copy(
-        update={"residual": "lds", "residual_components": components}
+        update={"residual": process, "residual_components": components}
     )
     ckpt.save(out)
     return {
@@ -322,13 +330,14 @@ def finished_checkpoint(
             to_uint8(decoded.cpu().numpy()), data.clips
         )
     residual = None
-    if config.residual == "lds" and data.visible is not None:
+    if config.residual != "none" and data.visible is not None:
         metrics["residual"] = {"process": "none", "why": "masked run: occluded residuals unknown"}
-    elif config.residual == "lds":
+    elif config.residual != "none":
         began = time.perf_counter()
-        residual = fit_residual(learner.clips, decoded, config.residual_components)
+        floor = config.residual == "lds_noise"
+        residual = fit_residual(learner.clips, decoded, config.residual_components, floor)
         metrics["residual"] = {
-            "process": "lds",
+            "process": config.residual,
             "components": residual.components,
             "seconds": round(time.perf_counter() - began, 3),
         }
@@ -386,34 +395,43 @@ def choose_kept_model(
     seed: int,
     device: torch.device,
 ) -> None:
-    """`method: auto`: fit the LDS, keep the better of it and the trained model as the run's
-    model.safetensors (the other beside it), and report the choice in the metrics."""
-    from model.choice import choose_model, masked_choice
+    """`method: auto`: fit the LDS, keep the best of it, the trained model and the same weights
+    without their residual process as the run's model.safetensors (the others beside it), and
+    report the choice in the metrics."""
+    from model.choice import candidates, choose_model, fallback_choice
     from model.lds import fit_lds
 
     out = result.checkpoint.parent
-    if data.visible is not None:
-        _rewrite_metrics(result, {"choice": masked_choice()})
+    skipped = fallback_choice(data.visible is not None, ckpt.config.content_dim)
+    if skipped is not None:
+        _rewrite_metrics(result, {"choice": skipped})
         return
     lds = fit_lds(data.clips, _lds_config(ckpt.config))
     lds.info = {"seed": str(seed)}
-    choice = choose_model({"abptt": ckpt, "lds": lds}, video, ckpt.config, seed, str(device))
-    if choice["kept"] == "lds":
-        result.checkpoint.replace(out / "model-abptt.safetensors")
+    models = candidates(ckpt, lds)
+    choice = choose_model(models, video, ckpt.config, seed, str(device))
+    kept = choice["kept"]
+    update: dict[str, object] = {}
+    if kept != "abptt":
+        # the configured model moves aside; the kept one takes its name
+        name = "model-residual" if kept == "abptt_plain" else "model-abptt"
+        result.checkpoint.replace(out / f"{name}.safetensors")
+        result.files.append(describe("alternative_model", out / f"{name}.safetensors"))
+        update[f"quality_{name.removeprefix('model-')}"] = result.metrics.get("quality")
+        update["quality"] = training_report(models[kept], video, seed, device)
+    if kept == "abptt_plain":
+        models[kept].save(result.checkpoint)
+    if kept == "lds":
         lds.save(result.checkpoint)
-        result.files.append(describe("alternative_model", out / "model-abptt.safetensors"))
-        update: dict[str, object] = {
-            "quality_abptt": result.metrics.get("quality"),
-            "quality": training_report(lds, video, seed, device),
-            "reconstruction_motion_ratio": reconstruction_motion_ratio(
-                reconstruct_lds(lds), data.clips
-            ),
-            "reconstruction_motion_ratio_abptt": result.metrics.get("reconstruction_motion_ratio"),
-        }
+        update["reconstruction_motion_ratio"] = reconstruction_motion_ratio(
+            reconstruct_lds(lds), data.clips
+        )
+        update["reconstruction_motion_ratio_abptt"] = result.metrics.get(
+            "reconstruction_motion_ratio"
+        )
     else:
         lds.save(out / "model-lds.safetensors")
         result.files.append(describe("alternative_model", out / "model-lds.safetensors"))
-        update = {}
     _rewrite_metrics(result, update | {"choice": choice})
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -81,15 +81,7 @@ def synthesize_videos(
     began = time.perf_counter()
     first = next(chunks)  # bad model files fail here, before any output file exists
     recorder = SynthesisRecorder(Path(out_dir), config)
-    try:
-        for frames in _chain(first, chunks):
-            recorder.add(frames)
-            if on_progress is not None:
-                on_progress(recorder.done, config.frames)
-    except BaseException:
-        recorder.close(commit=False)
-        raise
-    files = recorder.close(commit=True)
+    files = record_chunks(recorder, _chain(first, chunks), config.frames, on_progress)
     seconds = time.perf_counter() - began
     metrics: dict[str, object] = {
         "num_videos": config.num_videos,
@@ -100,6 +92,24 @@ def synthesize_videos(
     }
     files.append(describe("metrics", write_json(Path(out_dir) / "synthesis.json", metrics)))
     return SynthesisResult(files, metrics)
+
+
+def record_chunks(
+    recorder: SynthesisRecorder,
+    chunks: Iterable[np.ndarray],
+    frames: int,
+    on_progress: Callable[[int, int], None] | None,
+) -> list[OutputFile]:
+    """Write every chunk to the recorder, reporting progress; its files, or none on failure."""
+    try:
+        for chunk in chunks:
+            recorder.add(chunk)
+            if on_progress is not None:
+                on_progress(recorder.done, frames)
+    except BaseException:
+        recorder.close(commit=False)
+        raise
+    return recorder.close(commit=True)
 
 
 def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

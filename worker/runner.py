@@ -102,6 +102,10 @@ def _execute(run: Run) -> None:
         try:
             if run.job.type == "train":
                 _train(run, reporter)
+            elif run.job.type == "animate":
+                from worker.animate import run_animate
+
+                run_animate(run, reporter)
             else:
                 _synthesize(run, reporter)
         except jobs.LeaseLost:
@@ -209,7 +213,10 @@ def _video(run: Run, session: Session, video_id: str) -> Video:
 
 
 def _video_path(run: Run, video: Video) -> Path:
-    path = run.store.fetch(video.storage_key, run.work_dir)
+    try:
+        path = run.store.fetch(video.storage_key, run.work_dir)
+    except FileNotFoundError:  # an object store's; a local one's model/ reports itself
+        raise MissingInput(f"the stored file of {video.kind} {video.id} is missing") from None
     run.names[str(path)] = f"{video.kind} {video.id}"
     return path
 
@@ -264,6 +271,10 @@ def _train(run: Run, reporter: Reporter) -> None:
             run.settings, run.sessions, run.store, run.job, run.worker
         ),
     )
+    if mask is not None:  # the clip beside its recovered (inpainted) version
+        from model.inpaint import add_side_by_side
+
+        add_side_by_side(result, config, videos, run.work_dir)
     metrics = jsonable(
         {**result.metrics, "warnings": result.warnings, "torch_threads": threads.current()}
     )
@@ -316,6 +327,12 @@ def _synthesize(run: Run, reporter: Reporter) -> None:
         device=run.settings.device,
         on_progress=reporter.on_frames,
     )
+    publish_videos(run, result)
+
+
+def publish_videos(run: Run, result: Any) -> None:
+    """Finish the job with the result's metrics and publish its files with it (a synthesis
+    or an animation), then drop the job's scratch."""
     with Publication(run.store) as publication, session_scope(run.sessions) as session:
         job = jobs.finish_job(
             session=session,
@@ -324,7 +341,7 @@ def _synthesize(run: Run, reporter: Reporter) -> None:
             status="succeeded",
             metrics=jsonable(result.metrics),
         )
-        if job.status == "succeeded":
+        if job.status == "succeeded":  # not cancelled at the last moment
             for output in result.files:
                 _store_output(run, session, publication, output)
     run.store.drop_job_files(run.job.id)

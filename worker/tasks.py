@@ -23,3 +23,9 @@ def train(job_id: str) -> str:
 def synthesize(job_id: str) -> str:
     """Run a synthesis job."""
     return _run(job_id)
+
+
+@app.task(name="dyngen.animate")
+def animate(job_id: str) -> str:
+    """Run an animation job (a still image brought to life)."""
+    return _run(job_id)

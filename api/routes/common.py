@@ -29,7 +29,7 @@ def video_read(video: Video) -> VideoRead:
     """The client's view of a video row."""
     return VideoRead(
         id=video.id,
-        kind="mask" if video.kind == "mask" else "video",
+        kind=video.kind if video.kind in ("mask", "image") else "video",
         filename=video.filename,
         frames=video.frames,
         fps=video.fps,

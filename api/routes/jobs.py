@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BeforeValidator
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,8 +24,10 @@ from api.deps import Caller, CallerDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeyHeader, run_once
 from api.quotas import Slot
+from api.routes.animate import create_animate_job
 from api.routes.common import Cursor, Limit, PathId
 from api.schemas import (
+    AnimateJobCreate,
     EventPage,
     JobCreate,
     JobEventRead,
@@ -40,7 +44,7 @@ from core.errors import Invalid
 from core.job_view import job_json
 from core.tables import Artifact, Job, Video
 from model.errors import MaskError
-from model.masks import check_mask_fits
+from model.masks import ClipWindow, check_mask_fits
 
 log = logging.getLogger("dyngen.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -55,6 +59,16 @@ _read_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaph
 )
 MAX_EVENT_ID = 2**63 - 1  # a BIGINT
 SSE_KEEPALIVE_SECONDS = 15.0
+
+
+def _digits_only(value: object) -> object:
+    """An event id written "3.0" is refused, not read as 3: the spec says integer."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]+", value):
+        raise ValueError("must be a whole number written in digits")
+    return value
+
+
+EventId = Annotated[int, BeforeValidator(_digits_only)]
 
 
 def job_reads(session: Session, rows: list[Job]) -> list[JobRead]:
@@ -89,7 +103,7 @@ def _check_train(
         video = videos.get_video(session=session, owner_id=owner_id, video_id=video_id)
         if video.kind != "video":
             raise Invalid(
-                f"video_ids: {video_id} is a mask file, not a video",
+                f"video_ids: {video_id} is a {video.kind} file, not a video",
                 code="not_a_video",
                 details=[{"field": "video_ids", "id": video_id}],
             )
@@ -102,6 +116,12 @@ def _check_train(
         mask_file = videos.get_video(
             session=session, owner_id=owner_id, video_id=body.mask.video_id
         )
+        if mask_file.kind == "image":
+            raise Invalid(
+                f"mask.video_id: {mask_file.id} is a still image, not a mask",
+                code="mask_mismatch",
+                details=[{"field": "mask.video_id", "id": mask_file.id}],
+            )
         _check_mask_fits(body, mask_file, sources[0])
     spec = None if body.mask is None else body.mask.model_dump(mode="json")
     estimate = budget.train_estimate(body.config, sources, spec, mask_file)
@@ -115,7 +135,7 @@ def _check_mask_fits(body: TrainJobCreate, mask: Video, source: Video) -> None:
         check_mask_fits(
             f"mask.video_id {mask.id}",
             (mask.frames, mask.height, mask.width),
-            frames=body.config.frames,
+            frames=ClipWindow(body.config.frames, body.config.start, body.config.every),
             # the worker crops a non-square mask like the first training video
             source_size=(source.width, source.height),
         )
@@ -170,7 +190,7 @@ def create_job(
     session: SessionDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JobRead | Response:
-    """Queue a training or synthesis job; the worker picks it up after the commit."""
+    """Queue a training, synthesis or animation job; the worker picks it up after the commit."""
     return run_once(
         services,
         caller.owner_id,
@@ -183,7 +203,7 @@ def create_job(
 
 
 def _create_job(
-    body: TrainJobCreate | SynthesizeJobCreate,
+    body: TrainJobCreate | SynthesizeJobCreate | AnimateJobCreate,
     caller: Caller,
     services: Services,
     session: Session,
@@ -200,6 +220,8 @@ def _create_job(
             mask=None if body.mask is None else body.mask.model_dump(mode="json"),
             webhook=checked_webhook(body.webhook, caller.owner_id, services, session),
         )
+    elif isinstance(body, AnimateJobCreate):
+        job = create_animate_job(body, caller.owner_id, services, session)
     else:
         model_id = _check_synthesize(body, caller.owner_id, services, session)
         job = jobs.create_job(
@@ -241,7 +263,7 @@ def list_jobs(
     status: Annotated[
         Literal["queued", "running", "succeeded", "failed", "cancelled"] | None, Query()
     ] = None,
-    type: Annotated[Literal["train", "synthesize"] | None, Query()] = None,
+    type: Annotated[Literal["train", "synthesize", "animate"] | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[JobRead]:
@@ -302,9 +324,9 @@ def job_events(
     caller: CallerDep,
     services: ServicesDep,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID, description="last event id seen")] = 0,
+    after: Annotated[EventId, Query(ge=0, le=MAX_EVENT_ID, description="last event id seen")] = 0,
     accept: Annotated[str, Header()] = "application/json",
-    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_EVENT_ID)] = None,
+    last_event_id: Annotated[EventId | None, Header(ge=0, le=MAX_EVENT_ID)] = None,
 ) -> EventPage | StreamingResponse:
     """Progress history after `after`; with `Accept: text/event-stream`, a live stream."""
     jobs.get_job(session=session, owner_id=caller.owner_id, job_id=job_id)

@@ -34,6 +34,8 @@ TINY = [
     "2",
     "--device",
     "cpu",
+    "--method",  # the dynamic generator: the default auto keeps the LDS over most tiny models
+    "abptt",
 ]
 
 

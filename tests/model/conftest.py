@@ -14,7 +14,9 @@ from model.video_io import write_video
 
 def tiny_config(**overrides: Any) -> TrainConfig:
     """A few channels, 16x16 frames, two chunks: learns something in a few seconds."""
+    # the dynamic generator: the default `auto` would keep the LDS over most models this tiny
     fields: dict[str, Any] = dict(
+        method="abptt",
         image_size=16,
         frames=16,
         chunk_length=8,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.choice import choose_model
+from model.choice import candidates, choose_model, without_residual
 from model.lds import LDSConfig, fit_lds, sample_lds, save_lds
 from model.masks import MissingFramesMask
 from model.pipeline import train_model
@@ -58,22 +58,50 @@ def test_auto_without_frames_after_the_clip_says_what_it_scored_against(tmp_path
     assert choice["kept"] == "lds" and "training clip" in choice["reference"]
 
 
-def test_a_run_with_method_auto_keeps_one_model_and_reports_both(long_waves: Path) -> None:
+def test_a_run_with_method_auto_keeps_one_model_and_reports_all(long_waves: Path) -> None:
+    from model.checkpoint import load_checkpoint
     from model.methods import file_format
 
     out = long_waves.parent / "auto"
     result = train_model(tiny_config(method="auto", epochs=4), [long_waves], out, device="cpu")
     metrics = json.loads((out / "metrics.json").read_text())
     choice = metrics["choice"]
-    assert choice["kept"] in ("abptt", "lds")
-    assert set(choice["scores"]) == {"abptt", "lds"}
+    # the residual is free to leave out (same weights), so auto scores both ways
+    assert set(choice["scores"]) == {"abptt", "abptt_plain", "lds"}
+    assert choice["kept"] in choice["scores"] and choice["why"].startswith(f"kept {choice['kept']}")
+    assert len(choice["scores"]["lds"]["dynamics_by_draw"]) == 2
     assert result.metrics["choice"] == choice
     assert metrics["warnings"] == result.warnings  # what the job returns in `warnings`
     kept_format = "dyngen-lds" if choice["kept"] == "lds" else "dyngen-checkpoint"
     assert file_format(out / "model.safetensors") == kept_format
-    other = "model-abptt" if choice["kept"] == "lds" else "model-lds"
-    assert (out / f"{other}.safetensors").is_file()
+    if choice["kept"] == "abptt_plain":
+        assert load_checkpoint(out / "model.safetensors").residual is None
+    others = {"abptt": ["model-lds"], "abptt_plain": ["model-residual", "model-lds"]}
+    for other in others.get(choice["kept"], ["model-abptt"]):
+        assert (out / f"{other}.safetensors").is_file()
     assert any(f.kind == "alternative_model" for f in result.files)
+
+
+def test_auto_leaves_out_a_residual_that_makes_the_syntheses_worse(long_waves: Path) -> None:
+    from model.checkpoint import load_checkpoint
+
+    out = long_waves.parent / "residual"
+    config = tiny_config(method="abptt", epochs=4, residual="lds", residual_components=4)
+    ckpt = load_checkpoint(train_model(config, [long_waves], out, device="cpu").checkpoint)
+    assert ckpt.residual is not None
+    # a residual process ten times too strong: syntheses of flicker, not of the clip
+    loud = dataclasses.replace(
+        ckpt, residual=dataclasses.replace(ckpt.residual, noise=ckpt.residual.noise * 10)
+    )
+    lds = fit_lds(read_clips([long_waves], SETTINGS), SETTINGS)
+    models = candidates(loud, lds)
+    assert list(models) == ["abptt", "abptt_plain", "lds"]
+    assert models["abptt_plain"].residual is None
+    assert models["abptt_plain"].config.residual == "none"
+    del models["lds"]  # a 4-epoch model loses to the LDS; here the two residual options compete
+    choice = choose_model(models, long_waves, ckpt.config, 0, "cpu")
+    assert choice["kept"] == "abptt_plain", choice["why"]
+    assert without_residual(ckpt).model is ckpt.model, "the same weights"
 
 
 def test_a_masked_auto_run_trains_the_dynamic_generator_and_says_so(long_waves: Path) -> None:
@@ -82,6 +110,7 @@ def test_a_masked_auto_run_trains_the_dynamic_generator_and_says_so(long_waves: 
     result = train_model(tiny_config(method="auto", epochs=2), [long_waves], out, mask=mask)
     assert result.metrics["choice"]["kept"] == "abptt"
     assert "masked" in result.metrics["choice"]["why"]
+    assert "scores" not in result.metrics["choice"], "a masked run scored an LDS"
     assert result.metrics["residual"]["process"] == "none", "occluded residuals were fitted"
 
 

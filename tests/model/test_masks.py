@@ -46,8 +46,24 @@ def test_the_papers_regions_mask_keeps_its_share() -> None:
 
 def test_mat_with_the_wrong_frame_count() -> None:
     mask = FileMask(path=str(shared_file("masks/missing_frames_150x150x70.mat")))
-    with pytest.raises(MaskError, match="70 frames but training uses 60"):
-        build_visible(mask, frames=60, image_size=64)
+    with pytest.raises(MaskError, match=r"70 frames but training uses 60 .* at least 81"):
+        build_visible(mask, frames=60, image_size=64, start=21)
+
+
+def test_a_mask_of_the_whole_clip_aligns_to_the_trained_window(tmp_path: Path) -> None:
+    # frame t of the clip's mask hides column t: which columns are hidden names the frames kept
+    whole = np.zeros((150, 16, 16), np.uint8)
+    for t in range(16):
+        whole[t::16, :, t] = 1
+    np.save(tmp_path / "clip.npy", whole)
+    spec = FileMask(path=str(tmp_path / "clip.npy"))
+    visible = build_visible(spec, frames=60, image_size=16, start=5, every=2)
+    assert visible.shape == (60, 16, 16)
+    hidden_columns = [int(np.flatnonzero(~frame.all(axis=0))[0]) for frame in visible]
+    assert hidden_columns == [(5 + 2 * i) % 16 for i in range(60)]
+    # the window's own length stays the window's mask
+    visible = build_visible(spec, frames=150, image_size=16)
+    assert visible.shape == (150, 16, 16)
 
 
 def test_mat_without_a_masks_array(tmp_path: Path) -> None:

@@ -215,6 +215,7 @@ def upload(client: TestClient, path: Path, **headers: str) -> dict[str, Any]:
 
 
 TINY_TRAIN = {
+    "method": "abptt",  # the default `auto` would keep the LDS over most models this tiny
     "image_size": 16,
     "base_channels": 4,
     "state_dim": 4,

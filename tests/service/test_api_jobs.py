@@ -212,3 +212,11 @@ def test_an_unset_frame_count_is_fitted_to_the_shortest_video(
     assert job.json()["config"]["frames"] == 10
     asked = _train(client, short, config=config | {"frames": 60})
     assert_error(asked, 422, "video_too_short")
+
+
+def test_event_ids_are_whole_numbers_in_digits(client: TestClient, video_id: str) -> None:
+    events = f"/v1/jobs/{_train(client, video_id).json()['id']}/events"
+    for params, headers in [({"after": "3.0"}, {}), ({}, {"Last-Event-ID": "3.0"})]:
+        response = client.get(events, params=params, headers=headers)
+        assert_error(response, 422, "validation_error")
+    assert client.get(events, params={"after": "3"}, headers={"Last-Event-ID": "2"}).is_success

@@ -307,7 +307,8 @@ def test_a_mask_that_does_not_fit_the_video_is_refused_at_job_creation(
         "frames.npy": np.zeros((5, 16, 16), np.uint8),
         "wide.npy": np.zeros((8, 16, 24), np.uint8),
     }
-    scipy.io.savemat(tmp_path / "frames.mat", {"masks": np.zeros((16, 16, 9))})
+    # 7 frames: neither the 8 trained on nor the whole clip (a whole clip's mask aligns)
+    scipy.io.savemat(tmp_path / "frames.mat", {"masks": np.zeros((16, 16, 7))})
     for name, array in cases.items():
         np.save(tmp_path / name, array)
     for name in [*cases, "frames.mat"]:

@@ -7,7 +7,6 @@ what the spec declares (status code, content type, headers, body).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -37,11 +36,10 @@ CHECKS = [
     response_headers_conformance,
     negative_data_rejection,
 ]
-EXAMPLES = 25  # per operation and mode: about 900 requests, 10-20 s a database
-BUDGET_SECONDS = 60
+EXAMPLES = 25  # per operation and mode: about 900 requests, 10-20 s a database on an idle machine
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(600)  # a hang, not a speed target (speed lives in benchmarks)
 def test_the_spec_holds_under_fuzzing(
     settings: Settings, queue: RecordingQueue, clip: Path, tmp_path: Path
 ) -> None:
@@ -50,7 +48,6 @@ def test_the_spec_holds_under_fuzzing(
     key = {"Authorization": f"Bearer {new_key(secured)}"}
     ids = _seed(app, key, secured, clip, tmp_path)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    started = time.monotonic()
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 14
     for operation in operations:
@@ -59,7 +56,6 @@ def test_the_spec_holds_under_fuzzing(
         _fuzz(operation, GenerationMode.NEGATIVE, key)
         if real:
             _fuzz(operation, GenerationMode.POSITIVE, key, real)
-    assert time.monotonic() - started < BUDGET_SECONDS
 
 
 def _fuzz(

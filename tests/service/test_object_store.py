@@ -23,7 +23,7 @@ from core.storage import StorageUnavailable
 from core.stores import open_store
 from core.tables import Artifact
 from tests.service.chaos import TcpProxy
-from tests.service.conftest import assert_error, free_port, make_settings, upload
+from tests.service.conftest import TINY_TRAIN, assert_error, free_port, make_settings, upload
 from tests.service.factories import finished_training
 from tests.service.s3server import Bucket, bucket, moto_server, point_at
 
@@ -219,3 +219,50 @@ def test_an_upload_staged_without_its_key_is_copied_there_at_publication(
     body = bucket.client.get_object(Bucket=bucket.name, Key="dyngen/videos/b.mp4")["Body"].read()
     assert hashlib.sha256(body).hexdigest() == unnamed.sha256
     assert list((tmp_path / "scratch" / "uploads").iterdir()) == []
+
+
+def test_a_job_whose_stored_video_vanished_fails_missing_input(
+    db_url: str, tmp_path: Path, bucket: Bucket, clip: Path, queue: Any
+) -> None:
+    from worker.runner import run_job
+
+    settings = s3_settings(db_url, tmp_path, bucket, device="cpu")
+    with TestClient(create_app(settings, queue=queue)) as http:
+        video = upload(http, clip)
+        body = {"type": "train", "video_ids": [video["id"]], "config": TINY_TRAIN}
+        job_id = http.post("/v1/jobs", json=body).json()["id"]
+        bucket.client.delete_object(Bucket=bucket.name, Key=f"dyngen/videos/{video['id']}.mp4")
+        assert run_job(job_id, settings).outcome is jobs.ClaimOutcome.CLAIMED
+        job = http.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed" and job["error"]["code"] == "missing_input", job
+    assert video["id"] in job["error"]["message"] and "dyngen/" not in job["error"]["message"]
+
+
+def test_intermediate_checkpoints_live_in_the_bucket_and_synthesize(
+    db_url: str, tmp_path: Path, bucket: Bucket, clip: Path, queue: Any
+) -> None:
+    from worker.runner import run_job
+
+    settings = s3_settings(db_url, tmp_path, bucket, device="cpu", keep_checkpoints=2)
+    with TestClient(create_app(settings, queue=queue)) as http:
+        video_id = upload(http, clip)["id"]
+        config = TINY_TRAIN | {"epochs": 5, "checkpoint_every": 2}
+        body = {"type": "train", "video_ids": [video_id], "config": config}
+        job_id = http.post("/v1/jobs", json=body).json()["id"]
+        run_job(job_id, settings)
+        job = http.get(f"/v1/jobs/{job_id}").json()
+        assert job["status"] == "succeeded", job
+        kept = [a for a in job["artifacts"] if a["kind"] == "intermediate_checkpoint"]
+        assert sorted(a["epoch"] for a in kept) == [2, 4]
+        stored = [k for k in bucket.keys("artifacts/") if "model-epoch-" in k]
+        assert sorted(k.rsplit("/", 1)[1] for k in stored) == [
+            "model-epoch-2.safetensors",
+            "model-epoch-4.safetensors",
+        ]
+        newest = next(a for a in kept if a["epoch"] == 4)
+        synth = {"type": "synthesize", "config": {"num_videos": 1, "frames": 6}}
+        created = http.post("/v1/jobs", json=synth | {"checkpoint_id": newest["id"]}).json()
+        run_job(created["id"], settings)
+        done = http.get(f"/v1/jobs/{created['id']}").json()
+    assert done["status"] == "succeeded", done
+    assert bucket.keys("resume/") == [] and bucket.unfinished_uploads() == []
