@@ -60,10 +60,12 @@ def main() -> None:
     args = parser.parse_args()
     cores = available_cores()
     split = threads_for(0, concurrency=2, cores=cores)
-    print(f"cores {cores}; load average before {os.getloadavg()[0]:.1f}")
+    print(f"cores {cores}")
     print(f"2 jobs of {args.epochs} epochs, {args.size}x{args.size}, 60 frames\n")
-    print("| two training jobs | workers | torch threads each | wall s | jobs / hour |")
-    print("| --- | --- | --- | --- | --- |")
+    print(
+        "| two training jobs | workers | torch threads each | wall s | jobs / hour | load before |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         video = make_clip(Path(tmp) / "clip.mp4", args.size)
         rows = [
@@ -72,9 +74,12 @@ def main() -> None:
             ("at once, not split (oversubscribed)", 2, True, cores),
         ]
         for label, workers, at_once, threads in rows:
+            # the machine is shared: the load each row started under goes beside it
+            load = os.getloadavg()[0]
             seconds = wall(2, at_once, threads, video, args.epochs, args.size)
             print(
-                f"| {label} | {workers} | {threads} | {seconds:.1f} | {2 * 3600 / seconds:.0f} |",
+                f"| {label} | {workers} | {threads} | {seconds:.1f} | "
+                f"{2 * 3600 / seconds:.0f} | {load:.1f} |",
                 flush=True,
             )
     print(f"\nload average after {os.getloadavg()[0]:.1f}")

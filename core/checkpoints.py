@@ -35,12 +35,20 @@ def prune(*, session: Session, job_id: str, keep: int) -> list[str]:
     return [artifact.storage_key for artifact in stale]
 
 
+def keeps_checkpoint(job: Job) -> bool:
+    """A training that was cancelled or timed out keeps its newest checkpoint as its model."""
+    stopped = job.status == "cancelled" or job.error_code == "job_timeout"
+    return job.type == "train" and stopped
+
+
 def keep_last(*, session: Session, job: Job) -> TrainedModel | None:
     """A stopped training job's newest checkpoint as its model (sampled like a finished one);
     None when it wrote none."""
     newest = job_checkpoints(session=session, job_id=job.id)[:1]
     if not newest or job.model_id is None:
         return None
+    if session.get(TrainedModel, job.model_id) is not None:
+        return None  # kept already (a job ends once; this guards a second path to the end)
     metrics: dict[str, Any] = dict(job.metrics or {}) | {
         "checkpoint_epoch": newest[0].epoch,
         "stopped": job.status,

@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import outbox
+from core.checkpoints import keep_last, keeps_checkpoint
 from core.errors import Conflict, NotFound
 from core.ids import new_id
 from core.query import owned, page
@@ -302,6 +303,8 @@ def _finish(
     if error is not None:
         data["error"] = error
     add_event(session=session, job_id=job.id, kind="status", data=data)
+    if keeps_checkpoint(job):  # however it stopped: by its worker, the API or a reaper
+        keep_last(session=session, job=job)
     outbox.on_status(session=session, job=job)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import budget, checkpoints, jobs, models
+from core import budget, jobs, models
 from core.artifacts import Publication
 from core.db import session_factory, session_scope
 from core.errors import NotFound, ServiceError
@@ -134,9 +134,9 @@ def _stopped(run: Run, reporter: Reporter) -> None:
         limit = run.settings.job_timeout_seconds
         message = f"the job ran longer than the deployment's limit of {limit:g} s"
         log.info("job %s failed: %s", run.job.id, message)
-        _end(run, "failed", error={"code": "job_timeout", "message": message}, keep=True)
+        _end(run, "failed", error={"code": "job_timeout", "message": message})
     elif reporter.cancelled.is_set() or not shutdown.requested():
-        _end(run, "cancelled", keep=True)
+        _end(run, "cancelled")
     else:
         _give_back(run)
 
@@ -183,15 +183,12 @@ def _out_of_memory(err: Exception) -> bool:
     return isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
 
 
-def _end(run: Run, status: str, error: dict[str, str] | None = None, keep: bool = False) -> None:
-    """Finish the job; `keep`: a stopped training's newest checkpoint becomes its model."""
+def _end(run: Run, status: str, error: dict[str, str] | None = None) -> None:
     try:
         with session_scope(run.sessions) as session:
-            job = jobs.finish_job(
+            jobs.finish_job(
                 session=session, job_id=run.job.id, worker=run.worker, status=status, error=error
             )
-            if keep and job.type == "train":
-                checkpoints.keep_last(session=session, job=job)
     except jobs.LeaseLost:
         log.warning("job %s: lease lost before it could be marked %s", run.job.id, status)
         return
@@ -299,8 +296,6 @@ def _train(run: Run, reporter: Reporter) -> None:
                     checkpoint_id = artifact.id
             assert checkpoint_id is not None, "train_model lists its checkpoint among its files"
             models.add_model(session=session, job=job, checkpoint_id=checkpoint_id, metrics=metrics)
-        else:  # cancelled as it finished: like any cancel, it keeps its newest checkpoint
-            checkpoints.keep_last(session=session, job=job)
     run.store.drop_job_files(run.job.id)
 
 

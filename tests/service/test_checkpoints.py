@@ -8,8 +8,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from core import jobs
+from core.db import session_factory, session_scope
 from core.settings import Settings
+from core.storage import ArtifactStore
 from tests.service.conftest import TINY_TRAIN, assert_error, upload
+from worker.checkpoints import CheckpointPublisher
 from worker.runner import run_job
 
 
@@ -106,3 +110,23 @@ def test_a_synthesis_names_one_source_and_only_an_intermediate_checkpoint(
     assert final["id"] in error["message"]
     missing = {"type": "synthesize", "checkpoint_id": "art_0123abcd"}
     assert_error(client.post("/v1/jobs", json=missing), 404, "not_found")
+
+
+def test_a_training_given_back_then_cancelled_in_the_queue_keeps_its_checkpoint(
+    client: TestClient, settings: Settings, clip: Path, tmp_path: Path
+) -> None:
+    job_id = _train(client, clip, epochs=100, checkpoint_every=10)
+    sessions = session_factory(settings.db_url)
+    with session_scope(sessions) as s:
+        job = jobs.claim_job(session=s, job_id=job_id, worker="w", lease_seconds=60).job
+        assert job is not None
+        s.expunge(job)
+    source = tmp_path / "model-epoch-10.safetensors"
+    source.write_bytes(b"weights" * 100)
+    CheckpointPublisher(settings, sessions, ArtifactStore(settings.store_dir), job, "w")(source, 10)
+    with session_scope(sessions) as s:  # the worker shut down: the job goes back to the queue
+        assert jobs.release_job(session=s, job_id=job_id, worker="w", reason="worker_shutdown")
+    cancelled = client.post(f"/v1/jobs/{job_id}/cancel").json()
+    assert cancelled["status"] == "cancelled" and cancelled["checkpoint_epoch"] == 10
+    model = client.get(f"/v1/models/{cancelled['model_id']}").json()
+    assert model["checkpoint"]["epoch"] == 10 and model["metrics"]["stopped"] == "cancelled"
