@@ -1,7 +1,7 @@
 """checkpoints during training: artifacts.epoch, jobs.checkpoint_id
 
-Revision ID: 0004_checkpoints
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_checkpoints"
-down_revision: str | None = "0004_model_import"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

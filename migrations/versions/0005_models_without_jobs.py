@@ -1,7 +1,7 @@
 """models and artifacts without a job: imported checkpoints, and models kept after their job
 
-Revision ID: 0004_model_import
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_model_import"
-down_revision: str | None = "0004_webhooks"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,7 +3,7 @@
 Adds jobs.webhook, the webhook_secrets and webhook_deliveries (outbox) tables, the
 idempotency_keys table, and makes api_keys.name unique (duplicates get their id appended).
 
-Revision ID: 0004_webhooks
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-12-02
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_webhooks"
+revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
