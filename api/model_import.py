@@ -9,33 +9,14 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Services
 from api.errors import ApiError
 from api.metrics import count_upload
-from api.uploads import Upload, receive_upload
+from api.uploads import Upload, multipart_file_body, receive_upload
 from core.deletion import delete_files
 from core.ids import new_id
 from core.tables import Artifact, TrainedModel
 from model.errors import CheckpointError
 
 SUFFIX = ".safetensors"
-IMPORT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "model.safetensors as `dyngen train` writes it",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+IMPORT_BODY = multipart_file_body("model.safetensors as `dyngen train` writes it")
 
 
 async def import_model(

@@ -14,6 +14,7 @@ import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -246,3 +247,15 @@ async def _pump(
         raise ApiError(400, "client_disconnected", "the upload was interrupted") from None
     if not receiver.ended:
         raise _unterminated()
+
+
+def multipart_file_body(description: str) -> dict[str, Any]:
+    """The OpenAPI request body of a route that takes one file as multipart form field `file`."""
+    file = {"type": "string", "format": "binary", "description": description}
+    schema = {"type": "object", "required": ["file"], "properties": {"file": file}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": schema}},
+        }
+    }

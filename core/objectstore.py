@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
-import hashlib
 import logging
 import os
 import shutil
@@ -25,11 +24,11 @@ from typing import Any
 from urllib.parse import urlparse
 
 from core.storage import (
-    CHUNK,
     Leftover,
     Staged,
     StagedFile,
     StorageUnavailable,
+    file_sha256,
     scratch_leftovers,
     sweep_staged_files,
 )
@@ -279,16 +278,13 @@ class S3Store:
 
     def adopt(self, source: Path, key: str) -> tuple[int, str]:
         """Upload a finished file to `key` (multipart when large) and delete it locally."""
-        digest = hashlib.sha256()
-        with source.open("rb") as f:
-            while block := f.read(CHUNK):
-                digest.update(block)
+        sha256 = file_sha256(source)
         size = source.stat().st_size
         # the transfer manager aborts its multipart upload when a part fails
         with storage_call("store a job's output"):
             self.client.upload_file(str(source), self.bucket, self.full(key))
         source.unlink(missing_ok=True)
-        return size, digest.hexdigest()
+        return size, sha256
 
     def _delete_object(self, object_key: str) -> None:
         with storage_call("delete a stored file"):

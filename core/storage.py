@@ -184,10 +184,7 @@ class ArtifactStore:
 
     def adopt(self, source: Path, key: str) -> tuple[int, str]:
         """Move a finished file into the store under `key`; returns its size and sha256."""
-        digest = hashlib.sha256()
-        with source.open("rb") as f:
-            while block := f.read(CHUNK):
-                digest.update(block)
+        sha256 = file_sha256(source)
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
@@ -196,7 +193,7 @@ class ArtifactStore:
         os.replace(partial, target)
         # a move keeps the source's age: the orphan check's grace counts from publication
         os.utime(target)
-        return target.stat().st_size, digest.hexdigest()
+        return target.stat().st_size, sha256
 
     def delete(self, key: str) -> None:
         """Remove the file with `key`, if it is there."""
@@ -273,6 +270,15 @@ class ArtifactStore:
         probe = self.tmp / f"ready-{uuid.uuid4().hex}"
         probe.write_bytes(b"ok")
         probe.unlink()
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in CHUNK blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def scratch_job_id(folder: Path) -> str:

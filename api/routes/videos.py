@@ -14,7 +14,7 @@ from api.probe import probe_upload
 from api.routes.common import Cursor, Inline, Limit, PathId, video_read
 from api.routes.files import file_responses, stored_response
 from api.schemas import Page, VideoRead
-from api.uploads import Upload, receive_upload
+from api.uploads import Upload, multipart_file_body, receive_upload
 from core import videos
 from core.ids import new_id
 
@@ -22,26 +22,7 @@ router = APIRouter(prefix="/v1/videos", tags=["videos"])
 # what the content route serves: see _content_type
 CONTENT_TYPES = ("video/*", "image/*", "application/octet-stream")
 
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "a video, or a mask as .npy / .mat",
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_BODY = multipart_file_body("a video, an image, or a mask as .npy / .mat")
 
 
 @router.post("", status_code=201, openapi_extra=UPLOAD_BODY, response_model=VideoRead)
