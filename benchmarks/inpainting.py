@@ -13,9 +13,9 @@ import numpy as np
 
 from model.config import TrainConfig, with_recovery_defaults
 from model.inpaint import side_by_side, with_inpaint_defaults
-from model.masks import FileMask, build_visible
+from model.masks import FileMask
 from model.metrics import linear_interpolation_fill
-from model.pipeline import train_model
+from model.pipeline import train_model, visible_pixels
 from model.video_io import (
     read_clips,
     read_video,
@@ -77,15 +77,7 @@ def main() -> None:
     fields = with_recovery_defaults(json.loads(args.config))
     config = with_inpaint_defaults(TrainConfig.model_validate(fields), args.video)
     header = stream_info(args.video)
-    person = ~build_visible(
-        FileMask(path=str(args.mask)),
-        frames=config.frames,
-        image_size=config.image_size,
-        source_size=(header.width, header.height),
-        resize=config.resize,
-        start=config.start,
-        every=config.every,
-    )
+    person = ~visible_pixels(FileMask(path=str(args.mask)), config, header)
     hidden = walking_box(config.frames, config.image_size, args.box, args.seed)
     scored = hidden & ~person  # background pixels whose truth the run never sees
     args.out.mkdir(parents=True, exist_ok=True)

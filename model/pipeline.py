@@ -32,6 +32,7 @@ from model.plots import write_loss_curve
 from model.quality import quality_warnings, reconstruction_motion_ratio
 from model.residual import decode_chains, fit_residual
 from model.video_io import (
+    VideoInfo,
     probe_video,
     read_clips,
     stream_info,
@@ -96,17 +97,22 @@ def load_training_data(config: TrainConfig, videos: list[Path], mask: Mask | Non
     header = stream_info(Path(videos[0]))
     visible = None
     if mask is not None:
-        one = build_visible(
-            mask,
-            frames=config.frames,
-            image_size=config.image_size,
-            source_size=(header.width, header.height),
-            resize=config.resize,
-            start=config.start,
-            every=config.every,
-        )
+        one = visible_pixels(mask, config, header)
         visible = np.broadcast_to(one, clips.shape[:4]).copy()
     return TrainingData(clips, visible, header.fps / config.every)
+
+
+def visible_pixels(mask: Mask, config: TrainConfig, header: VideoInfo) -> np.ndarray:
+    """The mask's visible pixels on the frames the config trains on, of a clip with `header`."""
+    return build_visible(
+        mask,
+        frames=config.frames,
+        image_size=config.image_size,
+        source_size=(header.width, header.height),
+        resize=config.resize,
+        start=config.start,
+        every=config.every,
+    )
 
 
 class ClipConfig(Protocol):
