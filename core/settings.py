@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         default=None, description="artifact store; default data_dir/storage"
     )
     queue_name: str = Field(default="dyngen", min_length=1, max_length=100)
-    # object storage (docs/storage.md): with a storage URL no filesystem is shared
+    # object storage (docs/design.md 4.1): with a storage URL no filesystem is shared
     storage_url: str | None = Field(
         default=None,
         pattern=r"^s3://[^/]+(/.*)?$",

@@ -25,7 +25,7 @@ from model.methods import file_format
 from model.metrics import psnr
 from model.outputs import SynthesisResult, describe, write_json
 from model.residual import ResidualSampler
-from model.synthesis import SynthesisRecorder
+from model.synthesis import SynthesisRecorder, record_chunks
 from model.video_io import to_tensor_scale, to_uint8
 
 FIT_STREAM = 4099  # restarts draw from a stream of their own, apart from the rollout's noise
@@ -179,19 +179,17 @@ def animate_image(
     fit = animator.fit(image)  # a wrong-sized image fails here, before any output exists
     fit_seconds = time.perf_counter() - began
     recorder = SynthesisRecorder(Path(out_dir), config.synthesis())
-    first: np.ndarray | None = None
-    try:
+    written: list[np.ndarray] = []
+
+    def frames() -> Iterator[np.ndarray]:
         for chunk in animator.chunks(fit):
-            frames = to_uint8(chunk.cpu().numpy())
-            first = frames[0, 0] if first is None else first
-            recorder.add(frames)
-            if on_progress is not None:
-                on_progress(recorder.done, config.frames)
-    except BaseException:
-        recorder.close(commit=False)
-        raise
-    files = recorder.close(commit=True)
-    assert first is not None, "a rollout has at least one frame"
+            video_frames = to_uint8(chunk.cpu().numpy())
+            if not written:  # the fitted frame, as written
+                written.append(video_frames[0, 0])
+            yield video_frames
+
+    files = record_chunks(recorder, frames(), config.frames, on_progress)
+    first = written[0]
     metrics = _metrics(image, first, fit, recorder.motion, fit_seconds, began)
     files.append(describe("metrics", write_json(Path(out_dir) / "animation.json", metrics)))
     return SynthesisResult(files, metrics)
