@@ -430,23 +430,11 @@ def synthesize(checkpoint: Path, out: Path, seed: int, device: str, **options: A
 )
 @click.option("--components", default=20, show_default=True, type=click.IntRange(1, 1024))
 @click.option(
-    "--process",
-    default="lds",
-    show_default=True,
-    type=click.Choice(["lds", "lds_noise"]),
-    help="lds_noise: plus per-pixel noise as strong as what the LDS leaves out",
-)
-@click.option(
     "--device", default="cpu", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])
 )
 @fail_cleanly
 def add_residual_command(
-    checkpoint: Path,
-    videos: tuple[Path, ...],
-    out: Path,
-    components: int,
-    process: str,
-    device: str,
+    checkpoint: Path, videos: tuple[Path, ...], out: Path, components: int, device: str
 ) -> None:
     """Fit the residual process (`--residual lds`) to a trained CHECKPOINT's VIDEO(s).
 
@@ -456,7 +444,7 @@ def add_residual_command(
     """
     from model.pipeline import add_residual
 
-    facts = add_residual(checkpoint, list(videos), out, components, device, process)
+    facts = add_residual(checkpoint, list(videos), out, components, device)
     click.echo(
         f"residual process of {facts['components']} components fitted in {facts['seconds']} s "
         f"(reconstruction motion ratio {facts['reconstruction_motion_ratio']:.3g}); wrote {out}"

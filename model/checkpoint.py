@@ -17,7 +17,7 @@ from model.config import SynthesisConfig, TrainConfig
 from model.errors import CheckpointError
 from model.files import atomic_path
 from model.networks import DynamicGenerator
-from model.residual import FLOOR_KEY, RESIDUAL_KEYS, ResidualLDS
+from model.residual import RESIDUAL_KEYS, ResidualLDS
 from model.stored import checked_metadata
 
 CHECKPOINT_FORMAT = "dyngen-checkpoint"
@@ -127,17 +127,13 @@ def _residual_from(
     if not any(k.startswith("residual.") for k in tensors):
         return None
     try:
-        stored = {k: tensors[f"residual.{k}"] for k in RESIDUAL_KEYS}
-        residual = ResidualLDS(**stored, floor=tensors.get(f"residual.{FLOOR_KEY}"))
+        residual = ResidualLDS(*(tensors[f"residual.{k}"] for k in RESIDUAL_KEYS))
     except KeyError as err:
         raise CheckpointError(f"{path}: incomplete residual process (no {err})") from None
     dim, n = 3 * config.image_size**2, residual.components
     shapes = [t.shape for t in residual.tensors().values()]
-    floor = () if residual.floor is None else tuple(residual.floor.shape)
     if shapes[:4] != [(dim,), (dim, n), (n, n), (n, n)] or residual.states.shape[-1:] != (n,):
         raise CheckpointError(f"{path}: residual process has shapes {shapes}")
-    if floor not in ((), (dim,)):
-        raise CheckpointError(f"{path}: residual floor has shape {floor}")
     return residual
 
 

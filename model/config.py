@@ -189,11 +189,10 @@ class TrainConfig(BaseModel):
     )
     # lds: on every model measured (flame, fire, flag, flashing_light, tiger) the syntheses'
     # dynamics came 1.6 to 6x closer to the clip's than without it (QUALITY.md, issue 13)
-    residual: Literal["none", "lds", "lds_noise"] = Field(
+    residual: Literal["none", "lds"] = Field(
         "lds",
         description="lds: fit an LDS to what the generator leaves out (x - G(s)) after training"
-        " and add a sample of it to every synthesized frame (complete videos only); lds_noise:"
-        " and per-pixel white noise as strong as what the LDS's components leave out",
+        " and add a sample of it to every synthesized frame (complete videos only)",
     )
     residual_components: int = Field(
         20, ge=1, le=1024, description="PCA components of the residual process"

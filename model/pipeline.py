@@ -270,12 +270,7 @@ def _fit(learner: ABPTTLearner, run: TrainingRun, began: float) -> None:
 
 
 def add_residual(
-    checkpoint: Path,
-    videos: list[Path],
-    out: Path,
-    components: int,
-    device: str = "cpu",
-    process: str = "lds",
+    checkpoint: Path, videos: list[Path], out: Path, components: int, device: str = "cpu"
 ) -> dict[str, object]:
     """Fit the residual process to a trained model's clips and write the model with it to
     `out` (the same weights: syntheses with and without it share the generator's noise)."""
@@ -299,10 +294,10 @@ def add_residual(
     decoded = reconstruct(ckpt, chains)
     began = time.perf_counter()
     truth = torch.from_numpy(np.stack([to_tensor_scale(c) for c in clips])).to(decoded.device)
-    ckpt.residual = fit_residual(truth, decoded, components, floor=process == "lds_noise")
+    ckpt.residual = fit_residual(truth, decoded, components)
     ckpt.chains = chains
     ckpt.config = ckpt.config.model_copy(
-        update={"residual": process, "residual_components": components}
+        update={"residual": "lds", "residual_components": components}
     )
     ckpt.save(out)
     return {
@@ -340,8 +335,7 @@ def finished_checkpoint(
         metrics["residual"] = {"process": "none", "why": "masked run: occluded residuals unknown"}
     elif config.residual != "none":
         began = time.perf_counter()
-        floor = config.residual == "lds_noise"
-        residual = fit_residual(learner.clips, decoded, config.residual_components, floor)
+        residual = fit_residual(learner.clips, decoded, config.residual_components)
         metrics["residual"] = {
             "process": config.residual,
             "components": residual.components,

@@ -17,7 +17,6 @@ from model.lds import fit_linear_dynamics, usable_components
 from model.networks import DynamicGenerator
 
 RESIDUAL_KEYS = ("mean", "basis", "transition", "noise", "states")
-FLOOR_KEY = "floor"  # optional: checkpoints of `residual: lds` have none
 RESIDUAL_STREAM = 7919  # the residual's draws come from a stream of their own (see sample)
 
 
@@ -30,9 +29,6 @@ class ResidualLDS:
     transition: torch.Tensor  # (n, n)
     noise: torch.Tensor  # (n, n)
     states: torch.Tensor  # (N, T, n) coefficients of the training residuals
-    # `lds_noise`: per-pixel standard deviation of what the n components leave out, added as
-    # white noise to every frame (the finest detail, which no low-rank process carries)
-    floor: torch.Tensor | None = None  # (D,)
 
     @property
     def components(self) -> int:
@@ -41,14 +37,11 @@ class ResidualLDS:
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The arrays by name, as the checkpoint stores them (prefixed `residual.`)."""
-        tensors = {key: getattr(self, key) for key in RESIDUAL_KEYS}
-        return tensors | ({} if self.floor is None else {FLOOR_KEY: self.floor})
+        return {key: getattr(self, key) for key in RESIDUAL_KEYS}
 
     def to(self, device: torch.device | str) -> ResidualLDS:
         """The same process on another device."""
-        floor = None if self.floor is None else self.floor.to(device)
-        moved = {key: getattr(self, key).to(device) for key in RESIDUAL_KEYS}
-        return ResidualLDS(**moved, floor=floor)
+        return ResidualLDS(*(getattr(self, key).to(device) for key in RESIDUAL_KEYS))
 
 
 def decode_chains(
@@ -71,21 +64,13 @@ def decode_chains(
     return torch.cat(parts, dim=1)
 
 
-def fit_residual(
-    clips: torch.Tensor, decoded: torch.Tensor, components: int, floor: bool = False
-) -> ResidualLDS:
-    """An LDS of clips - decoded, both (N, T, 3, H, W) in [-1, 1], with at most `components`
-    (`floor`: and the per-pixel spread of what those components leave out)."""
+def fit_residual(clips: torch.Tensor, decoded: torch.Tensor, components: int) -> ResidualLDS:
+    """An LDS of clips - decoded, both (N, T, 3, H, W) in [-1, 1], with at most `components`."""
     videos, length = clips.shape[:2]
     residuals = (clips - decoded).reshape(videos, length, -1).double().cpu().numpy()
     n = usable_components(components, videos * (length - 1), videos * length)
     arrays = fit_linear_dynamics(residuals, n)
-    process = ResidualLDS(*(torch.from_numpy(a.astype(np.float32)) for a in arrays))
-    if floor:
-        mean, basis, states = arrays[0], arrays[1], arrays[4]
-        left = residuals - mean - states @ basis.T  # (N, T, D)
-        process.floor = torch.from_numpy(left.std(axis=(0, 1)).astype(np.float32))
-    return process
+    return ResidualLDS(*(torch.from_numpy(a.astype(np.float32)) for a in arrays))
 
 
 class ResidualSampler:
@@ -98,8 +83,6 @@ class ResidualSampler:
         # numpy draws of a stream of their own: the generator's noise is the same with or
         # without a residual, so the two syntheses of one seed differ only by the residual
         self.rng = np.random.default_rng([seed, RESIDUAL_STREAM])
-        # and the floor's from one more: `lds_noise` rolls the same LDS as `lds`
-        self.floor_rng = np.random.default_rng([seed, RESIDUAL_STREAM, 1])
         self.scale = scale
         self.device = device
         # start each video from a random training coefficient, not from the mean
@@ -116,14 +99,8 @@ class ResidualSampler:
             drive = self._normal((videos, p.components)) * self.scale
             self.state = self.state @ p.transition.T + drive @ p.noise.T
         pixels = states @ p.basis.T + p.mean  # (V, length, D)
-        if p.floor is not None:
-            white = self._normal(tuple(pixels.shape), self.floor_rng)
-            pixels = pixels + white * p.floor * self.scale
         return pixels.reshape(videos, length, *shape)
 
-    def _normal(
-        self, shape: tuple[int, ...], rng: np.random.Generator | None = None
-    ) -> torch.Tensor:
-        """Standard normal draws from the sampler's own stream (or `rng`)."""
-        draws = (rng or self.rng).standard_normal(shape).astype(np.float32)
-        return torch.from_numpy(draws).to(self.device)
+    def _normal(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Standard normal draws from the sampler's own stream."""
+        return torch.from_numpy(self.rng.standard_normal(shape).astype(np.float32)).to(self.device)

@@ -138,3 +138,14 @@ def test_evaluate_prints_the_warning_for_a_frozen_model(long_waves: Path) -> Non
     result = CliRunner().invoke(cli, ["evaluate", str(path), str(long_waves)])
     assert result.exit_code == 0, result.output
     assert "warning: the syntheses move 0.00 times" in result.output
+
+
+def test_auto_keeps_the_dynamic_generator_where_the_lds_cannot_stand_in() -> None:
+    from model.choice import fallback_choice
+
+    assert fallback_choice(masked=False, content_dim=0) is None, "a plain run is chosen for"
+    with_content = fallback_choice(masked=False, content_dim=4)
+    assert with_content is not None and with_content["kept"] == "abptt"
+    assert "content vectors" in with_content["why"]
+    masked = fallback_choice(masked=True, content_dim=0)
+    assert masked is not None and "masked" in masked["why"]

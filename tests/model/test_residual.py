@@ -133,24 +133,6 @@ def test_the_default_adds_the_residual_and_faithful_keeps_the_authors_algorithm(
     )
 
 
-def test_the_noise_floor_is_saved_and_adds_white_detail(
-    residual_run: tuple[Path, Path], tmp_path: Path
-) -> None:
-    checkpoint, video = residual_run
-    facts = add_residual(checkpoint, [video], tmp_path / "n.safetensors", 4, process="lds_noise")
-    assert facts["components"] == 4
-    noisy, lds = load_checkpoint(tmp_path / "n.safetensors"), load_checkpoint(checkpoint)
-    assert noisy.config.residual == "lds_noise"
-    assert noisy.residual is not None and noisy.residual.floor is not None
-    assert noisy.residual.floor.shape == (3 * 16 * 16,) and noisy.residual.floor.min() >= 0
-    assert lds.residual is not None and lds.residual.floor is None, "lds grew a floor"
-    # the floor has a stream of its own: the same LDS is rolled, plus white noise
-    difference = synthesis(noisy, seed=2) - synthesis(lds, seed=2)
-    assert 1e-4 < difference.abs().mean() < 3 * float(noisy.residual.floor.mean())
-    assert torch.equal(synthesis(noisy, seed=2), synthesis(noisy, seed=2))
-    assert not torch.equal(synthesis(noisy, seed=2), synthesis(noisy, seed=3))
-
-
 def test_add_residual_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
