@@ -3,6 +3,9 @@
 FROM python:3.11-slim
 
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# pyproject.toml's pin; installed from TORCH_INDEX alone, so an index without this build fails
+# the image instead of pip quietly taking PyPI's wheel (a CUDA 13 build of 2.13.0)
+ARG TORCH_VERSION=2.13.0
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -17,7 +20,8 @@ COPY api ./api
 COPY worker ./worker
 COPY cli ./cli
 COPY migrations ./migrations
-RUN pip install --extra-index-url "${TORCH_INDEX}" . \
+RUN pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}" \
+    && pip install . \
     && useradd --create-home --uid 1000 dyngen \
     && mkdir -p /data/storage \
     && chown -R dyngen /data

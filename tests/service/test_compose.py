@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -61,3 +62,13 @@ def test_compose_config_quiet() -> None:
         [*_compose(), "config", "-q"], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_image_installs_the_pinned_torch_from_its_index_alone() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    pin = re.search(r'"torch==([^"]+)"', (ROOT / "pyproject.toml").read_text())
+    assert pin is not None, "pyproject.toml pins torch"
+    assert f"ARG TORCH_VERSION={pin.group(1)}\n" in dockerfile
+    # --index-url, not --extra-index-url: an index without the build fails the image
+    assert 'pip install --index-url "${TORCH_INDEX}" "torch==${TORCH_VERSION}"' in dockerfile
+    assert "--extra-index-url" not in dockerfile
