@@ -125,7 +125,12 @@ def start_training(page: Any, **fields: str) -> str:
     advanced = page.locator("#train-fields")
     advanced.get_by_label("image_size", exact=True).select_option("16")
     for name, value in fields.items():
-        advanced.get_by_label(name, exact=True).fill(value)
+        field = advanced.get_by_label(name, exact=True)
+        # a choice (method, resize...) is a <select>, the rest are inputs
+        if field.evaluate("element => element.tagName === 'SELECT'"):
+            field.select_option(value)
+        else:
+            field.fill(value)
     before = page.locator("#job-list li").count()
     page.get_by_role("button", name="Start training").click()
     sync_api.expect(page.locator("#job-list li")).to_have_count(before + 1)
