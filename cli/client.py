@@ -13,7 +13,6 @@ Every call returns the API's own response models (api/schemas.py); a refusal rai
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -25,8 +24,8 @@ from typing import Any
 import httpx
 
 from api.schemas import ArtifactRead, JobEventRead, JobRead, ModelRead, Page, VideoRead
+from core.storage import file_sha256
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
 CHUNK = 1024 * 1024
 RECONNECTS, RECONNECT_SECONDS = 10, 2.0  # a dropped event stream: tries in a row, and pause
 ProgressCallback = Callable[[dict[str, Any]], None]
@@ -209,7 +208,7 @@ class Client:
             target = target / artifact.filename
         partial = target.with_name(f".{target.name}.part")
         self._fetch(artifact.url, partial)
-        if _sha256(partial) != artifact.sha256:
+        if file_sha256(partial) != artifact.sha256:
             partial.unlink()
             raise ApiError(0, "checksum_mismatch", f"{artifact.url}: the bytes don't match")
         os.replace(partial, target)
@@ -275,11 +274,3 @@ def _raise_for_error(response: httpx.Response, *, read: bool = False) -> None:
         code = f"http_{response.status_code}"
         message, details = response.text[:200] or code, None
     raise ApiError(response.status_code, code, message, details)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
