@@ -85,8 +85,21 @@ class TrainJobCreate(Strict):
     video_ids: list[Id] = Field(min_length=1, max_length=64)
     config: TrainConfig = Field(default_factory=lambda: TrainConfig.model_validate({}))
     mask: JobMask | None = None
+    purpose: Literal["train", "inpaint"] = Field(
+        "train",
+        description="inpaint: remove the masked object from the clip (`dyngen inpaint`): the "
+        "config fields it doesn't set get the defaults measured for that (the whole clip up to "
+        "300 frames, resize stretch, 100 epochs, then the recovery defaults); needs a mask",
+    )
     seed: Seed = 0
     webhook: WebhookSpec | None = None
+
+    @model_validator(mode="after")
+    def _inpaint_needs_a_mask(self) -> TrainJobCreate:
+        """The object to remove is the mask's: inpainting without one has nothing to fill."""
+        if self.purpose == "inpaint" and self.mask is None:
+            raise ValueError("purpose inpaint needs a mask of the object to remove")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -21,16 +21,22 @@ INPAINT_DEFAULTS: dict[str, object] = {"resize": "stretch", "epochs": 100}
 MAX_DEFAULT_FRAMES = 300  # an unset `frames` takes the whole clip up to this many
 
 
-def with_inpaint_defaults(config: TrainConfig, video: Path) -> TrainConfig:
-    """The config of an inpainting run: INPAINT_DEFAULTS where unset, and an unset `frames`
-    the whole clip from `start`, every `every`-th frame (at most MAX_DEFAULT_FRAMES)."""
+def inpaint_config(config: TrainConfig, available: int) -> TrainConfig:
+    """The config of an inpainting run on a clip of `available` frames, for the CLI and the API
+    alike: INPAINT_DEFAULTS where unset, and an unset `frames` the whole clip from `start`,
+    every `every`-th frame (at most MAX_DEFAULT_FRAMES)."""
     update = {k: v for k, v in INPAINT_DEFAULTS.items() if k not in config.model_fields_set}
     if "frames" not in config.model_fields_set:
-        available = frame_count(video, MAX_DEFAULT_FRAMES * config.every + config.start)
         usable = (available - config.start - 1) // config.every + 1
         update["frames"] = max(2, min(usable, MAX_DEFAULT_FRAMES))
     fields = config.model_dump(exclude_unset=True) | update
     return TrainConfig.model_validate(fields)
+
+
+def with_inpaint_defaults(config: TrainConfig, video: Path) -> TrainConfig:
+    """inpaint_config for the clip in `video` (its frames counted as far as the defaults use)."""
+    available = frame_count(video, MAX_DEFAULT_FRAMES * config.every + config.start)
+    return inpaint_config(config, available)
 
 
 def side_by_side(video: Path, recovered: Path, config: TrainConfig, out: Path) -> list[OutputFile]:

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Caller, CallerDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeyHeader, run_once
+from api.inpaint import with_purpose_defaults
 from api.quotas import Slot
 from api.routes.animate import create_animate_job
 from api.routes.common import Cursor, Limit, PathId
@@ -96,8 +97,6 @@ def _check_train(
 ) -> TrainJobCreate:
     """The body as the job will run it (frames fitted), once everything in it checks out."""
     limits = services.settings
-    if body.config.epochs > limits.max_epochs:
-        raise _too_big("config.epochs", f"this server runs at most {limits.max_epochs} epochs")
     sources = []
     for video_id in body.video_ids:
         video = videos.get_video(session=session, owner_id=owner_id, video_id=video_id)
@@ -108,7 +107,10 @@ def _check_train(
                 details=[{"field": "video_ids", "id": video_id}],
             )
         sources.append(video)
-    body = _fit_to_videos(body, sources)
+    body = _fit_to_videos(with_purpose_defaults(body, sources), sources)
+    # checked once the purpose's defaults are in
+    if body.config.epochs > limits.max_epochs:
+        raise _too_big("config.epochs", f"this server runs at most {limits.max_epochs} epochs")
     for video in sources:
         _check_length(body, video.id, video.frames)
     mask_file = None
