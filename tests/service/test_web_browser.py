@@ -14,11 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.service.conftest import TINY_TRAIN, free_port, write_clip
+from tests.service.flows import finished, ok, upload
 from tests.service.processes import (
     run_cli,
     service_env,
@@ -270,6 +273,7 @@ def assert_same_request(first: dict[str, Any], again: dict[str, Any]) -> None:
 
 def draw_box(page: Any, left: float, top: float, right: float, bottom: float) -> None:
     """Drag the mouse over the mask canvas between two points given in fractions of it."""
+    page.locator("#mask-canvas").scroll_into_view_if_needed()  # the mouse acts in the viewport
     area = page.locator("#mask-canvas").bounding_box()
     page.mouse.move(area["x"] + left * area["width"], area["y"] + top * area["height"])
     page.mouse.down()
@@ -457,3 +461,123 @@ def test_apikey_mode_asks_for_the_key_once_and_sends_it_as_a_header(
     assert not [url for _, url, _ in sent if key in url], "the key went into a URL"
     with_key = [(method, url) for method, url, auth in sent if auth == f"Bearer {key}"]
     assert ("POST", f"{base}/v1/videos") in with_key, sent
+
+
+def train_over_http(server: str, clip: Path) -> dict[str, Any]:
+    """A tiny model trained through the API (the page's training is tested above)."""
+    with httpx.Client(base_url=server, timeout=10) as http:
+        body = {"type": "train", "video_ids": [upload(http, clip)], "config": TINY_TRAIN}
+        trained = finished(http, ok(http.post("/v1/jobs", json=body), 202)["id"], 120)
+    assert trained["status"] == "succeeded", trained
+    return trained
+
+
+def test_a_still_image_is_uploaded_and_animated_with_a_trained_model(
+    page: Any, server: str, clip: Path, tmp_path: Path
+) -> None:
+    with av.open(str(clip)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    Image.fromarray(frames[9]).save(tmp_path / "still.png")  # a frame past the 8 trained on
+    trained = train_over_http(server, clip)
+    page.reload()  # the page lists the models there are when it starts
+    page.wait_for_selector("body[data-ready=true]")
+    page.set_input_files("#file-input", str(tmp_path / "still.png"))
+    sync_api.expect(page.locator("#clip-image")).to_be_visible()
+    sync_api.expect(page.locator("[data-fact=frames]")).to_have_text("1")
+    sync_api.expect(page.locator("#clip-video")).to_be_hidden()
+    sync_api.expect(page.get_by_label("Still image", exact=True)).to_contain_text("still.png")
+    page.get_by_label("Trained model", exact=True).select_option(trained["model_id"])
+    page.get_by_label("Frames per video").fill("12")
+    page.get_by_label("Videos", exact=True).fill("2")
+    page.locator("#animate-advanced summary").click()
+    page.locator("#animate-fields").get_by_label("steps", exact=True).fill("20")
+    assert_labelled(page)
+    page.locator("#animate").screenshot(path=SHOTS / "animate-form-1280.png")
+    before = page.locator("#job-list li").count()
+    page.get_by_role("button", name="Animate", exact=True).click()
+    sync_api.expect(page.locator("#job-list li")).to_have_count(before + 1)
+    job_id = str(page.locator("#job-list li").first.get_attribute("data-job-id"))
+    job = job_json(server, job_id)
+    assert (job["type"], job["model_id"]) == ("animate", trained["model_id"])
+    assert (job["config"]["frames"], job["config"]["num_videos"], job["config"]["steps"]) == (
+        12,
+        2,
+        20,
+    )
+    sync_api.expect(badge(page, job_id)).to_have_text("succeeded", timeout=120_000)
+    sync_api.expect(page.locator(f'[data-job-id="{job_id}"] progress')).to_have_js_property(
+        "value", 1
+    )
+    open_job(page, job_id, "animate")
+    sync_api.expect(page.locator("#job-title")).to_have_text(f"Animation job {job_id}")
+    sync_api.expect(page.locator("#job-videos figcaption").first).to_have_text(
+        "the still image animated"
+    )
+    still = page.locator('#job-videos figure[data-caption="the still image animated"] img')
+    assert (
+        still.evaluate(
+            "i => new Promise(ok => i.complete ? ok(i.naturalWidth) : i.onload ="
+            " () => ok(i.naturalWidth))"
+        )
+        > 0
+    )
+    videos = page.locator('#job-videos figure[data-caption^="animation"] video')
+    sync_api.expect(videos).to_have_count(2)
+    assert all(videos.nth(i).evaluate(DURATION) > 0 for i in range(2))
+    page.get_by_role("button", name="Play", exact=True).click()
+    played = videos.first.evaluate(
+        "v => new Promise(ok => setTimeout(() => ok(v.currentTime), 300))"
+    )
+    assert played > 0, "the animation did not play"
+    page.get_by_role("button", name="Pause", exact=True).click()
+    psnr = page.locator("#job-report [data-metric=first_frame_psnr]")
+    sync_api.expect(psnr).to_contain_text("dB PSNR")
+    names = set(page.locator("#job-downloads a").all_inner_texts())
+    assert {"video-1.mp4", "video-2.mp4"} <= names, names
+    assert_labelled(page)
+    page.screenshot(path=SHOTS / "animate-job-1280.png", full_page=True)
+    page.set_viewport_size(NARROW)
+    assert_fits(page)
+
+
+def test_an_object_is_removed_with_boxes_drawn_and_shown_beside_the_clip(
+    page: Any, server: str, slow_clip: Path
+) -> None:
+    upload_clip(page, slow_clip)
+    page.get_by_label("Remove an object:").check()
+    # removing an object needs a mask: boxes are offered, and none drawn is refused at them
+    sync_api.expect(page.get_by_label("Boxes drawn on a frame")).to_be_checked()
+    sync_api.expect(page.locator("#purpose-help")).to_be_visible()
+    page.get_by_role("button", name="Start training").click()
+    refusal = page.locator('#train-form [data-error-for="mask.boxes"]')
+    sync_api.expect(refusal).to_contain_text("at least one box")
+    draw_box(page, 0.25, 0.25, 0.625, 0.625)
+    sync_api.expect(page.locator("#mask-boxes li")).to_have_count(1)
+    whole_clip = {k: v for k, v in TINY_FIELDS.items() if k != "frames"}
+    job_id = start_training(page, **(whole_clip | {"epochs": "5"}))
+    job = job_json(server, job_id)
+    # the inpainting defaults: the whole 10-frame clip, stretched, recovery's sigma
+    config = job["config"]
+    assert (config["frames"], config["resize"], config["sigma"]) == (10, "stretch", 0.5)
+    assert job["mask"]["kind"] == "regions"
+    sync_api.expect(badge(page, job_id)).to_have_text("succeeded", timeout=180_000)
+    open_job(page, job_id)
+    side = page.locator('#job-videos figure[data-caption^="original | cleaned"] video')
+    sync_api.expect(side).to_have_count(1)
+    assert side.evaluate(DURATION) > 1.0  # 10 frames at 5 fps
+    assert (
+        side.evaluate(
+            "v => new Promise(ok => v.readyState >= 1 ? ok(v.videoWidth)"
+            " : v.addEventListener('loadedmetadata', () => ok(v.videoWidth)))"
+        )
+        == 34
+    )
+    sync_api.expect(page.locator("#job-videos .occluded .hole")).to_have_count(1)
+    names = set(page.locator("#job-downloads a").all_inner_texts())
+    assert {"side_by_side.mp4", "recovered.mp4", "inpainting.png"} <= names, names
+    assert_labelled(page)
+    page.get_by_role("button", name="Play", exact=True).click()
+    page.wait_for_timeout(700)
+    page.locator("#job-view").screenshot(path=SHOTS / "inpaint-job-1280.png")
+    page.set_viewport_size(NARROW)
+    assert_fits(page)

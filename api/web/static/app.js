@@ -7,6 +7,7 @@ const KEY_STORE = "dyngen-api-key";
 const MAX_STREAMS = 4; // event streams at once; the server caps them per key
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const PRESETS = { quick: { method: "lds" }, standard: {}, paper: { preset: "faithful" } };
+const ANIMATE_SHOWN = new Set(["frames", "num_videos"]); // fields the animate form shows up front
 
 const $ = (id) => document.getElementById(id);
 const streams = new Map(); // job id -> AbortController of its event stream
@@ -163,13 +164,15 @@ function showClip(video, file) {
     facts.append(el("dt", {}, name), el("dd", { "data-fact": name }, String(value)));
   }
   const player = $("clip-video");
-  if (file.type.startsWith("video/")) {
+  const still = $("clip-image");
+  player.hidden = !file.type.startsWith("video/") || video.kind === "image";
+  still.hidden = video.kind !== "image";
+  if (!player.hidden) {
     player.src = URL.createObjectURL(file);
-    player.hidden = false;
     player.play().catch(() => {});
-  } else {
-    player.hidden = true; // a mask file: nothing to play
-  }
+  } else if (!still.hidden) {
+    still.src = URL.createObjectURL(file); // a still to animate
+  } // else a mask file: nothing to show
   $("clip").hidden = false;
 }
 
@@ -192,18 +195,23 @@ function bindUpload() {
   });
 }
 
+// A select's options: the uploads of one kind, the newly uploaded one chosen if it is of it.
+function fillUploads(select, items, kind, selected) {
+  const keep = select.value;
+  const options = items
+    .filter((video) => video.kind === kind)
+    .map((video) => el("option", { value: video.id }, `${video.filename} (${video.id})`));
+  select.replaceChildren(...options);
+  const wanted = videoRows.get(selected)?.kind === kind ? selected : keep;
+  if (wanted && options.some((option) => option.value === wanted)) select.value = wanted;
+}
+
 async function refreshVideos(selected) {
   const page = await api("/v1/videos?limit=100");
-  const select = $("train-video");
-  const keep = selected ?? select.value;
   for (const video of page.items) videoRows.set(video.id, video);
-  select.replaceChildren(
-    ...page.items
-      .filter((video) => video.kind === "video")
-      .map((video) => el("option", { value: video.id }, `${video.filename} (${video.id})`)),
-  );
-  if (keep) select.value = keep;
-  await masks.useClip(videoRows.get(select.value));
+  fillUploads($("train-video"), page.items, "video", selected);
+  fillUploads($("animate-image"), page.items, "image", selected);
+  await masks.useClip(videoRows.get($("train-video").value));
 }
 
 // ---- forms generated from the OpenAPI document's config schemas ----
@@ -271,10 +279,13 @@ function readConfig(container) {
 async function buildForms() {
   const openapi = await fetch("/openapi.json").then((r) => r.json());
   const schemas = openapi.components.schemas;
-  for (const [prefix, schema] of [["train", "TrainConfig"], ["synth", "SynthesisConfig"]]) {
+  const forms = [["train", "TrainConfig"], ["synth", "SynthesisConfig"], ["animate", "AnimateConfig"]];
+  for (const [prefix, schema] of forms) {
     const props = schemas[schema]?.properties ?? {};
     $(`${prefix}-fields`).replaceChildren(
-      ...Object.entries(props).map(([name, prop]) => schemaField(prefix, name, prop)),
+      ...Object.entries(props)
+        .filter(([name]) => !(prefix === "animate" && ANIMATE_SHOWN.has(name)))
+        .map(([name, prop]) => schemaField(prefix, name, prop)),
     );
   }
 }
@@ -323,19 +334,80 @@ async function submitTraining(event) {
   $("train-error").textContent = "";
   const preset = form.querySelector("input[name=preset]:checked").value;
   const videoId = $("train-video").value;
+  const inpaint = purpose() === "inpaint";
   const body = {
     type: "train",
     video_ids: videoId ? [videoId] : [],
     config: { ...PRESETS[preset], ...readConfig($("train-fields")) },
   };
+  if (inpaint) body.purpose = "inpaint";
   try {
     const mask = masks.read();
+    if (inpaint && !mask) throw new FieldError("mask", "removing an object needs its mask: draw boxes over it or upload a mask file");
     if (mask) body.mask = mask;
     const job = await postJson("/v1/jobs", body);
-    say(`Training job ${job.id} queued${mask ? " with its mask" : ""}.`);
+    say(inpaint ? `Job ${job.id} queued: it removes the masked object.` : `Training job ${job.id} queued${mask ? " with its mask" : ""}.`);
     await refreshJobs();
   } catch (err) {
     showErrors(form, $("train-error"), err instanceof FieldError ? fieldRefusal(err) : err);
+  }
+}
+
+function purpose() {
+  return document.querySelector("input[name=purpose]:checked").value;
+}
+
+// Removing an object needs a mask and a trained model (not the quick LDS preview): choosing
+// it picks boxes and the standard preset where nothing else was chosen.
+function onPurpose() {
+  const inpaint = purpose() === "inpaint";
+  $("purpose-help").hidden = !inpaint;
+  if (inpaint) {
+    if (document.querySelector("input[name=preset]:checked").value === "quick") {
+      document.querySelector("input[name=preset][value=standard]").checked = true;
+    }
+    if (masks.kind === "none") {
+      document.querySelector("input[name=mask-kind][value=regions]").checked = true;
+      masks.showPanel();
+    }
+  }
+  masks.draw(); // the inpainting default stretches the frame
+}
+
+// ---- animation: a still brought to life with a trained model ----
+
+function modelOption(model) {
+  const source = model.job_id ? `trained by ${model.job_id}` : "imported";
+  const lds = model.config.method === "lds" || model.metrics?.choice?.kept === "lds";
+  const option = el("option", { value: model.id }, `${model.id} (${source}${lds ? "; an LDS: can't animate" : ""})`);
+  option.disabled = lds;
+  return option;
+}
+
+async function refreshModels() {
+  const select = $("animate-model");
+  const keep = select.value;
+  const page = await api("/v1/models?limit=100");
+  select.replaceChildren(...page.items.map(modelOption));
+  const usable = [...select.options].filter((option) => !option.disabled).map((o) => o.value);
+  select.value = usable.includes(keep) ? keep : usable[0] ?? "";
+}
+
+async function submitAnimation(event) {
+  event.preventDefault();
+  const form = $("animate-form");
+  clearErrors(form);
+  $("animate-error").textContent = "";
+  const config = { ...readConfig($("animate-fields")), ...readConfig($("animate-main")) };
+  const body = { type: "animate", model_id: $("animate-model").value, image_id: $("animate-image").value, config };
+  try {
+    if (!body.model_id) throw new FieldError("model_id", "train a model first (not the quick LDS preview), or pick one");
+    if (!body.image_id) throw new FieldError("image_id", "upload a still image (PNG, JPEG or WebP) above");
+    const job = await postJson("/v1/jobs", body);
+    say(`Animation job ${job.id} queued.`);
+    await refreshJobs();
+  } catch (err) {
+    showErrors(form, $("animate-error"), err instanceof FieldError ? fieldRefusal(err) : err);
   }
 }
 
@@ -412,6 +484,7 @@ async function loadHistory(jobId) {
 
 async function onEnd(jobId) {
   await refreshJobs();
+  await refreshModels();
   // a view opened after the end already shows it: reopening would stop its videos
   if (viewedJob === jobId && !TERMINAL.has($("job-view").dataset.status)) await openJob(jobId);
 }
@@ -496,6 +569,8 @@ function retryable(job) {
 const KIND_NAMES = {
   reconstruction_video: "reconstruction",
   recovered_video: "recovered video",
+  side_by_side_video: "original | cleaned",
+  inpainting_grid: "original above, cleaned below",
   video: "synthesis",
   reconstruction_grid: "reconstruction, frame by frame",
   loss_curve: "loss curve",
@@ -523,8 +598,8 @@ function imageFigure(caption, url) {
   return figure(caption, image);
 }
 
-function artifactCaption(artifact, owner) {
-  const name = KIND_NAMES[artifact.kind] ?? artifact.kind.replaceAll("_", " ");
+function artifactCaption(artifact, owner, names = KIND_NAMES) {
+  const name = names[artifact.kind] ?? artifact.kind.replaceAll("_", " ");
   return `${name}${owner ? ` (${owner})` : ""}: ${artifact.filename}`;
 }
 
@@ -562,23 +637,46 @@ async function trainingFigures(training) {
   return figures;
 }
 
-// One job's videos (the recovered one first, beside the occluded clip) and its pictures.
-function artifactFigures(owner, note) {
+// Where a job's videos show: the recovered one (beside the occluded clip), then the clip
+// beside its cleaned version.
+const FIRST_KINDS = ["recovered_video", "side_by_side_video"];
+
+function videoRank(artifact) {
+  const rank = FIRST_KINDS.indexOf(artifact.kind);
+  return rank < 0 ? FIRST_KINDS.length : rank;
+}
+
+// One job's videos (the recovered and side-by-side ones first, after the occluded clip) and
+// its pictures; `names` words the kinds.
+function artifactFigures(owner, note, names = KIND_NAMES) {
+  const caption = (a) => artifactCaption(a, note, names);
   const videos = owner.artifacts.filter((a) => a.media_type.startsWith("video/"));
-  videos.sort((a, b) => (b.kind === "recovered_video") - (a.kind === "recovered_video"));
+  videos.sort((a, b) => videoRank(a) - videoRank(b));
   // a GIF beside its MP4 would show the same frames twice
   const stills = owner.artifacts.filter(
     (a) => a.media_type.startsWith("image/") && !(videos.length && a.media_type === "image/gif"),
   );
   return {
-    videos: videos.map((a) => figure(artifactCaption(a, note), playable(artifactCaption(a, note), a.url))),
-    stills: stills.map((a) => imageFigure(artifactCaption(a, note), a.url)),
+    videos: videos.map((a) => figure(caption(a), playable(caption(a), a.url))),
+    stills: stills.map((a) => imageFigure(caption(a), a.url)),
   };
+}
+
+const ANIMATION_NAMES = { ...KIND_NAMES, video: "animation", grid: "animation, frame by frame" };
+
+// An animation: the still it started from, then its videos and pictures.
+async function animationMedia(job) {
+  const sourceId = job.video_ids[0];
+  const source = videoRows.get(sourceId) ?? (await api(`/v1/videos/${sourceId}`).catch(() => null));
+  const { videos, stills } = artifactFigures(job, null, ANIMATION_NAMES);
+  const start = source?.kind === "image" ? [imageFigure("the still image animated", `/v1/videos/${sourceId}/content`)] : [];
+  return { figures: [...start, ...videos], images: stills };
 }
 
 // Everything to play side by side: the training's clips and videos, then the syntheses; the
 // pictures (grids, loss curve) of the job itself after them.
 async function jobMedia(job) {
+  if (job.type === "animate") return animationMedia(job);
   const training = await trainingOf(job);
   const syntheses = await synthesesFor(job);
   const figures = training?.video_ids.length ? await trainingFigures(training) : [];
@@ -610,6 +708,7 @@ const REPORT_WORDS = {
   occluded_fraction: ["Hidden by the mask", (v) => `${(v * 100).toFixed(1)} % of the pixels`],
   recovery_error: ["Recovery error", (v) => `${v.toFixed(1)} of 255, mean per hidden value (the paper's measure; lower is better)`],
   epochs: ["Epochs trained", (v) => String(v)],
+  first_frame_psnr: ["First frame against the image", (v) => `${v.toFixed(1)} dB PSNR (higher = the animation starts closer to the image)`],
 };
 
 function reportRows(metrics) {
@@ -646,6 +745,8 @@ function downloadLink(artifact) {
   return el("li", {}, link, ` (${artifact.kind}, ${size})`);
 }
 
+const JOB_NAMES = { train: "Training", synthesize: "Synthesis", animate: "Animation" };
+
 async function openJob(jobId) {
   const job = await api(`/v1/jobs/${jobId}`);
   viewedJob = jobId;
@@ -656,7 +757,7 @@ async function openJob(jobId) {
     delete view.dataset.loaded;
   }
   view.dataset.jobId = jobId;
-  $("job-title").textContent = `${job.type === "train" ? "Training" : "Synthesis"} job ${job.id}`;
+  $("job-title").textContent = `${JOB_NAMES[job.type] ?? job.type} job ${job.id}`;
   const summary = [job.status, progressText(job.progress)];
   if (job.error) summary.push(job.error.message);
   if (job.mask) summary.push(`masked (${job.mask.kind.replace("_", " ")})`);
@@ -706,11 +807,14 @@ async function start() {
   $("train-form").addEventListener("submit", submitTraining);
   $("train-video").addEventListener("change", () => masks.useClip(videoRows.get($("train-video").value)));
   $("synth-form").addEventListener("submit", submitSynthesis);
+  $("animate-form").addEventListener("submit", submitAnimation);
+  for (const radio of document.querySelectorAll("input[name=purpose]")) radio.addEventListener("change", onPurpose);
   $("jobs-refresh").addEventListener("click", refreshJobs);
   await buildForms();
   $("train-resize")?.addEventListener("change", () => masks.draw());
   await refreshVideos();
   await refreshJobs();
+  await refreshModels();
   document.body.dataset.ready = "true";
 }
 

@@ -117,8 +117,12 @@ export class MaskEditor {
     if (this.frameVideo.readyState) this.frameVideo.currentTime = (index + 0.5) / fps;
   }
 
+  // The square training sees: the resize field's, else the goal's default (an inpainting
+  // stretches the whole frame, as `dyngen inpaint` does).
   stretched() {
-    return $("train-resize")?.value === '"stretch"';
+    const resize = $("train-resize")?.value ?? "";
+    if (resize) return resize === '"stretch"';
+    return document.querySelector("input[name=purpose]:checked")?.value === "inpaint";
   }
 
   draw() {
