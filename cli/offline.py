@@ -92,8 +92,10 @@ def mask_options(func: F) -> F:
         "--box",
         "boxes",
         multiple=True,
-        metavar="X,Y,W,H",
-        help="occluded rectangle in fractions of the frame (repeatable)",
+        metavar="X,Y,W,H[@FRAMES]",
+        help="occluded rectangle in fractions of the frame (repeatable); on every trained frame,"
+        " or with @FRAMES on those frames of the clip (numbered over the whole clip, e.g."
+        " @10-40,52, taken with --start and --every like a mask file)",
     )(func)
     func = click.option(
         "--missing-frames", metavar="LIST", help="occluded frames, e.g. 0-9,20,30-34"
@@ -123,13 +125,21 @@ def build_mask(mask_file: Path | None, missing_frames: str | None, boxes: tuple[
     return None
 
 
-def _box(text: str) -> dict[str, float]:
-    """'0.1,0.2,0.3,0.3' -> x, y, width, height."""
+def _box(text: str) -> dict[str, Any]:
+    """'0.1,0.2,0.3,0.3' -> x, y, width, height; '...@10-40,52' adds the clip's frames."""
+    from model.masks import parse_frame_list
+
+    corner, _, frames = text.partition("@")
     try:
-        x, y, w, h = (float(v) for v in text.split(","))
+        x, y, w, h = (float(v) for v in corner.split(","))
     except ValueError:
-        raise click.ClickException(f"--box {text!r}: expected four numbers X,Y,W,H") from None
-    return {"x": x, "y": y, "width": w, "height": h}
+        raise click.ClickException(
+            f"--box {text!r}: expected four numbers X,Y,W,H, then @FRAMES for some frames only"
+        ) from None
+    box: dict[str, Any] = {"x": x, "y": y, "width": w, "height": h}
+    if frames:
+        box["frames"] = parse_frame_list(frames)
+    return box
 
 
 class EpochBar:

@@ -46,14 +46,20 @@ class MissingFramesMask(BaseModel):
 
 
 class Box(BaseModel):
-    """A rectangle in fractions of the (square) frame; `frames` None means every frame."""
+    """A rectangle in fractions of the (square) frame, on the clip's frames `frames` (numbered
+    from 0 over the whole clip, like a mask file's; taken with the run's start and every), or
+    on every trained frame when None."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     x: Fraction = Field(ge=0, le=1)
     y: Fraction = Field(ge=0, le=1)
     width: Fraction = Field(gt=0, le=1)
     height: Fraction = Field(gt=0, le=1)
-    frames: list[FrameIndex] | None = None
+    frames: list[FrameIndex] | None = Field(
+        None,
+        description="the clip's frames it covers (from 0 over the whole clip, taken with start"
+        " and every); null = every trained frame",
+    )
 
 
 class RegionsMask(BaseModel):
@@ -106,17 +112,21 @@ def build_visible(
     resize: str = "crop",
     start: int = 0,
     every: int = 1,
+    clip_frames: int | None = None,
 ) -> np.ndarray:
     """The mask as visibility, (T, S, S) bool, True = observed; MaskError if it can't fit.
 
     A file mask longer than the training window is a mask of the whole clip: its frames are
-    taken with the video's own `start` and `every`."""
+    taken with the video's own `start` and `every`; so are boxes' frames, which are the
+    clip's (one past the clip's `clip_frames`, when known, is refused)."""
+    window = ClipWindow(frames, start, every)
     if isinstance(spec, MissingFramesMask):
         occluded = _missing_frames(spec, frames, image_size)
     elif isinstance(spec, RegionsMask):
-        occluded = _regions(spec, frames, image_size)
+        if clip_frames is not None:
+            check_box_frames(spec, clip_frames)
+        occluded = _regions(spec, window, image_size)
     else:
-        window = ClipWindow(frames, start, every)
         occluded = _from_file(spec, window, image_size, source_size, resize)
     if occluded.all():
         raise MaskError("the mask hides every pixel: nothing is left to learn from")
@@ -133,9 +143,20 @@ def _missing_frames(spec: MissingFramesMask, frames: int, size: int) -> np.ndarr
     return occluded
 
 
-def _regions(spec: RegionsMask, frames: int, size: int) -> np.ndarray:
-    """Rectangles blanked, each in its frames."""
-    occluded = np.zeros((frames, size, size), dtype=bool)
+def check_box_frames(spec: RegionsMask, clip_frames: int) -> None:
+    """Refuse a box naming a frame the clip doesn't have (box frames are the clip's)."""
+    for number, box in enumerate(spec.boxes, start=1):
+        beyond = [t for t in box.frames or () if t >= clip_frames]
+        if beyond:
+            raise MaskError(
+                f"box {number} names frame {beyond[0]}, but the clip has {clip_frames} frames "
+                f"(0 to {clip_frames - 1}; box frames are the clip's, before start and every)"
+            )
+
+
+def _regions(spec: RegionsMask, window: ClipWindow, size: int) -> np.ndarray:
+    """Rectangles blanked, each in the trained frames its clip frames become."""
+    occluded = np.zeros((window.frames, size, size), dtype=bool)
     for box in spec.boxes:
         if box.x + box.width > 1 + 1e-9 or box.y + box.height > 1 + 1e-9:
             raise MaskError(f"box {box.model_dump(exclude={'frames'})} reaches past the frame")
@@ -144,10 +165,8 @@ def _regions(spec: RegionsMask, frames: int, size: int) -> np.ndarray:
             max(x0 + 1, round((box.x + box.width) * size)),
             max(y0 + 1, round((box.y + box.height) * size)),
         )
-        which = range(frames) if box.frames is None else box.frames
-        for t in which:
-            if t >= frames:
-                raise MaskError(f"box frame {t} is past the {frames} training frames")
+        which = range(window.frames) if box.frames is None else window.positions(box.frames)
+        for t in which:  # a clip frame the run doesn't train on hides nothing
             occluded[t, y0:y1, x0:x1] = True
     return occluded
 
@@ -164,6 +183,15 @@ class ClipWindow:
     def needed(self) -> int:
         """Frames of the clip the window reaches through."""
         return self.start + self.every * (self.frames - 1) + 1
+
+    def positions(self, clip_frames: list[int]) -> list[int]:
+        """Where these frames of the clip are in the window, those it trains on."""
+        offsets = [t - self.start for t in clip_frames]
+        return [
+            o // self.every
+            for o in offsets
+            if o >= 0 and o % self.every == 0 and o // self.every < self.frames
+        ]
 
     def align(self, occluded: np.ndarray) -> np.ndarray:
         """A mask of the window: one frame for all, the window's own, or the whole clip's

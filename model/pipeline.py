@@ -112,6 +112,7 @@ def visible_pixels(mask: Mask, config: TrainConfig, header: VideoInfo) -> np.nda
         resize=config.resize,
         start=config.start,
         every=config.every,
+        clip_frames=header.frames or None,  # 0: the container doesn't say
     )
 
 

@@ -24,6 +24,7 @@ from api.deps import Caller, CallerDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeyHeader, run_once
 from api.inpaint import with_purpose_defaults
+from api.job_masks import check_box_frames_fit
 from api.quotas import Slot
 from api.routes.animate import create_animate_job
 from api.routes.common import Cursor, Limit, PathId
@@ -113,6 +114,7 @@ def _check_train(
         raise _too_big("config.epochs", f"this server runs at most {limits.max_epochs} epochs")
     for video in sources:
         _check_length(body, video.id, video.frames)
+    check_box_frames_fit(body, sources)
     mask_file = None
     if body.mask is not None and body.mask.kind == "upload":
         mask_file = videos.get_video(

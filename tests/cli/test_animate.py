@@ -100,3 +100,21 @@ def test_inpaint_with_per_frame_boxes_of_the_whole_clip(tmp_path: Path, clip: Pa
         "inpaint", str(clip), "--boxes", str(tmp_path / "bad.json"), "--out", str(out)
     )
     assert code == 1 and "frame 0: expected [x, y, width, height]" in error_line(output)
+
+
+def test_box_frames_are_the_clips_and_one_past_it_is_refused(tmp_path: Path, clip: Path) -> None:
+    out = tmp_path / "r"
+    # clip frames 3-6 on a window of clip frames 3, 5, 7, 9: two of its four frames
+    code, output = run(
+        "recover", str(clip), "--box", "0.2,0.2,0.3,0.3@3-6", "--start", "3", "--every", "2",
+        "--frames", "4", "--epochs", "1", "--out", str(out), *TINY[:2], *TINY[4:],
+    )  # fmt: skip
+    assert code == 0, output
+    hidden = json.loads((out / "metrics.json").read_text())["occluded_fraction"]
+    assert hidden == pytest.approx(2 * 5 * 5 / (4 * 16 * 16))
+    code, output = run(
+        "recover", str(clip), "--box", "0.2,0.2,0.3,0.3@20,24", "--frames", "4",
+        "--out", str(out), *TINY[:2],
+    )  # fmt: skip
+    assert code == 1
+    assert "box 1 names frame 24, but the clip has 24 frames" in error_line(output)

@@ -18,6 +18,7 @@ from model.masks import (
     MissingFramesMask,
     RegionsMask,
     build_visible,
+    check_box_frames,
     inspect_mask_file,
     parse_frame_list,
     read_mask_array,
@@ -112,6 +113,28 @@ def test_missing_frames_and_regions() -> None:
     regions = RegionsMask(boxes=[Box(x=0.5, y=0.0, width=0.5, height=0.5, frames=[1])])
     visible = build_visible(regions, frames=3, image_size=16)
     assert visible[0].all() and not visible[1, :8, 8:].any() and visible[1, 8:].all()
+
+
+def test_box_frames_are_the_clips_taken_with_start_and_every() -> None:
+    """Clip frames 5..12 on a window of 4 frames from 4 every 2 (clip frames 4, 6, 8, 10):
+    6 and 10 are trained (window 1 and 3); 5, 7 and 12 are not, and hide nothing."""
+    box = Box(x=0.0, y=0.0, width=0.5, height=0.5, frames=[5, 6, 7, 10, 12])
+    visible = build_visible(
+        RegionsMask(boxes=[box]), frames=4, image_size=16, start=4, every=2, clip_frames=13
+    )
+    hidden = [not visible[t, :8, :8].any() for t in range(4)]
+    assert hidden == [False, True, False, True]
+    assert visible[:, 8:].all()
+    every = Box(x=0.0, y=0.0, width=0.5, height=0.5)  # no frames: every trained frame
+    visible = build_visible(RegionsMask(boxes=[every]), frames=4, image_size=16, start=4, every=2)
+    assert not visible[:, :8, :8].any()
+
+
+def test_a_box_frame_past_the_clip_is_refused() -> None:
+    spec = RegionsMask(boxes=[Box(x=0, y=0, width=0.5, height=0.5, frames=[3, 13])])
+    with pytest.raises(MaskError, match="box 1 names frame 13, but the clip has 13 frames"):
+        build_visible(spec, frames=4, image_size=16, clip_frames=13)
+    check_box_frames(spec, 14)  # 13 is the last frame of a 14-frame clip
 
 
 def test_programmatic_masks_that_do_not_fit() -> None:

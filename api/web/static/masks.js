@@ -265,9 +265,8 @@ export class MaskEditor {
   }
 }
 
-// Which training frame a clip's playback time shows, or null if training skips it.
-function trainingFrame(seconds, fps, config) {
-  const clipFrame = Math.floor(seconds * fps + 1e-3);
+// Which training frame a frame of the clip is, or null if training skips it.
+function trainingFrame(clipFrame, config) {
   const offset = clipFrame - (config.start ?? 0);
   const every = config.every ?? 1;
   if (offset < 0 || offset % every) return null;
@@ -292,18 +291,22 @@ export function occludedView(video, mask, fps, config) {
   const wrap = document.createElement("div");
   wrap.className = config.resize === "stretch" ? "occluded stretch" : "occluded";
   wrap.append(video);
+  // each hole with when it shows: given the clip's frame and the training frame it is (or null)
   const holes = [];
   if (mask.kind === "regions") {
-    for (const box of mask.boxes) holes.push([hole(box), box.frames ?? null]);
+    // a box's frames are the clip's; on a frame training skips, nothing was hidden
+    for (const box of mask.boxes) {
+      holes.push([hole(box), (clipFrame, index) => !box.frames || (index !== null && box.frames.includes(clipFrame))]);
+    }
   } else if (mask.kind === "missing_frames") {
-    holes.push([hole({ x: 0, y: 0, width: 1, height: 1 }), mask.frames]);
+    holes.push([hole({ x: 0, y: 0, width: 1, height: 1 }), (_, index) => mask.frames.includes(index)]);
   }
   for (const [node] of holes) wrap.append(node);
-  // a box limited to some frames shows only while the clip is on one of them
   const update = () => {
     if (!wrap.isConnected) return;
-    const index = trainingFrame(video.currentTime, fps, config);
-    for (const [node, frames] of holes) node.hidden = frames !== null && !frames.includes(index);
+    const clipFrame = Math.floor(video.currentTime * fps + 1e-3);
+    const index = trainingFrame(clipFrame, config);
+    for (const [node, shows] of holes) node.hidden = !shows(clipFrame, index);
     requestAnimationFrame(update);
   };
   requestAnimationFrame(update);
