@@ -581,3 +581,23 @@ def test_an_object_is_removed_with_boxes_drawn_and_shown_beside_the_clip(
     page.locator("#job-view").screenshot(path=SHOTS / "inpaint-job-1280.png")
     page.set_viewport_size(NARROW)
     assert_fits(page)
+
+
+def test_an_object_is_removed_with_an_uploaded_mask_of_the_whole_clip(
+    page: Any, server: str, clip: Path, tmp_path: Path
+) -> None:
+    hidden = np.zeros((10, 16, 16), np.uint8)  # the whole 10-frame clip, 1 = the object
+    hidden[:, 4:12, 4:12] = 1
+    np.save(tmp_path / "object.npy", hidden)
+    upload_clip(page, clip)
+    page.get_by_label("Remove an object:").check()
+    page.get_by_label("A mask file").check()
+    page.get_by_label("Mask file:").set_input_files(str(tmp_path / "object.npy"))
+    sync_api.expect(page.locator("#mask-file-status")).to_contain_text("10 frames of 16 × 16")
+    whole_clip = {k: v for k, v in TINY_FIELDS.items() if k != "frames"}
+    job_id = start_training(page, **(whole_clip | {"epochs": "20000"}))
+    job = job_json(server, job_id)
+    assert (job["config"]["frames"], job["config"]["resize"]) == (10, "stretch")
+    assert job["mask"]["kind"] == "upload"
+    page.get_by_role("button", name=f"cancel {job_id}").click()
+    sync_api.expect(badge(page, job_id)).to_have_text("cancelled", timeout=60_000)
