@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api.schemas import TrainJobCreate
 from core.tables import Video
-from model.inpaint import inpaint_config
+from model.inpaint_config import inpaint_config
 
 
 def with_purpose_defaults(body: TrainJobCreate, sources: list[Video]) -> TrainJobCreate:

@@ -8,29 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from model.config import TrainConfig
+from model.inpaint_config import MAX_DEFAULT_FRAMES, inpaint_config
 from model.outputs import OutputFile, describe
 from model.pipeline import TrainResult, fit_to_videos, frame_count
 from model.video_io import read_clips, read_video, write_grid, write_video
-
-# What an inpainting run gets unless its config names the field (QUALITY.md, inpainting):
-# whole frames stretched (the authors' masks are drawn on the stretched frame), the whole
-# clip, 100 epochs (on chatelet the shipped fill was the same at 100 and 300 epochs: the
-# blend chose interpolation at both; 300 took 3x as long); the recovery defaults
-# (model/config.py: holdout 0.1, sigma 0.5, ...) apply beneath these.
-INPAINT_DEFAULTS: dict[str, object] = {"resize": "stretch", "epochs": 100}
-MAX_DEFAULT_FRAMES = 300  # an unset `frames` takes the whole clip up to this many
-
-
-def inpaint_config(config: TrainConfig, available: int) -> TrainConfig:
-    """The config of an inpainting run on a clip of `available` frames, for the CLI and the API
-    alike: INPAINT_DEFAULTS where unset, and an unset `frames` the whole clip from `start`,
-    every `every`-th frame (at most MAX_DEFAULT_FRAMES)."""
-    update = {k: v for k, v in INPAINT_DEFAULTS.items() if k not in config.model_fields_set}
-    if "frames" not in config.model_fields_set:
-        usable = (available - config.start - 1) // config.every + 1
-        update["frames"] = max(2, min(usable, MAX_DEFAULT_FRAMES))
-    fields = config.model_dump(exclude_unset=True) | update
-    return TrainConfig.model_validate(fields)
 
 
 def with_inpaint_defaults(config: TrainConfig, video: Path) -> TrainConfig:

@@ -3,11 +3,14 @@ defaults `dyngen inpaint` applies resolved by the API, the clip beside its clean
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import numpy as np
 
+from tests.conftest import ROOT
 from tests.service.conftest import TINY_TRAIN, assert_error, free_port
 from tests.service.flows import decoded_frames, download, finished, ok, upload
 from tests.service.processes import service_env, serving
@@ -49,3 +52,13 @@ def test_an_inpaint_job_gets_the_inpaint_defaults_and_the_side_by_side_video(
         ok(http.post(f"/v1/jobs/{unset['id']}/cancel"), 202)
         assert finished(http, unset["id"], 60, serve)["status"] == "cancelled"
     assert "Traceback" not in serve.log.read_text(), serve.tail()
+
+
+def test_the_api_resolves_the_inpaint_defaults_without_loading_torch() -> None:
+    """The API imports model/inpaint_config.py, not model/inpaint.py (which trains)."""
+    code = "import sys, api.app, api.inpaint; print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == "False", out.stderr
