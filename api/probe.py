@@ -12,7 +12,7 @@ from core.videos import Probe
 from model.errors import MaskError, VideoError, VideoTooCostly, VideoTooLarge, VideoTooLong
 from model.masks import MASK_SUFFIXES, inspect_mask_file
 from model.stills import STILL_SUFFIXES
-from model.video_io import DecodeBudget, probe_video
+from model.video_decode import DecodeBudget, probe_video
 
 
 def probe_upload(path: Path, suffix: str, settings: Settings) -> Probe:

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from model.config import TrainConfig
-from model.outputs import OutputFile, describe
-from model.pipeline import TrainResult, fit_to_videos, frame_count
-from model.video_io import read_clips, read_video, write_grid, write_video
+from model.outputs import OutputFile, TrainResult, describe
+from model.training_data import fit_to_videos, frame_count
+from model.video_frames import read_clips, read_video
+from model.video_writers import write_grid, write_video
 
 # What an inpainting run gets unless its config names the field (QUALITY.md, inpainting):
 # whole frames stretched (the authors' masks are drawn on the stretched frame), the whole
@@ -49,7 +50,7 @@ def side_by_side(video: Path, recovered: Path, config: TrainConfig, out: Path) -
 
 
 def _fps(path: Path) -> float:
-    from model.video_io import stream_info
+    from model.video_decode import stream_info
 
     return stream_info(path).fps or 25.0
 

@@ -20,8 +20,8 @@ from core.tables import utcnow
 from model.errors import Cancelled
 from worker import health, shutdown
 
-if TYPE_CHECKING:  # model.pipeline imports torch; the worker loads it only inside a task
-    from model.pipeline import EpochReport
+if TYPE_CHECKING:  # model.training imports torch; the worker loads it only inside a task
+    from model.training import EpochReport
 
 log = logging.getLogger("dyngen.worker")
 T = TypeVar("T")

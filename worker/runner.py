@@ -242,7 +242,7 @@ def _mask(run: Run, mask_file: Video | None) -> Any:
 
 def _train(run: Run, reporter: Reporter) -> None:
     from model.config import TrainConfig
-    from model.pipeline import train_model
+    from model.training import train_model
 
     config = TrainConfig.model_validate(run.job.config)
     spec = run.job.mask
