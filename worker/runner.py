@@ -18,23 +18,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import budget, jobs, models
 from core.artifacts import Publication
 from core.db import session_factory, session_scope
-from core.errors import NotFound, ServiceError
+from core.errors import ServiceError
 from core.queue import CeleryQueue
-from core.settings import Settings, mask_limits
+from core.settings import Settings
 from core.storage import StorageUnavailable, Store
 from core.stores import open_store
-from core.tables import Job, Video
+from core.tables import Job
 from worker import shutdown, threads
 from worker.checkpoints import CheckpointPublisher
+from worker.inputs import MissingInput, fetch_video, job_mask, job_video, model_checkpoint
 from worker.progress import Reporter
 
 log = logging.getLogger("dyngen.worker")
-
-
-class MissingInput(Exception):
-    """Something the job names (a video, a model) was deleted after the job was created."""
-
-    code = "missing_input"
 
 
 @dataclass
@@ -205,41 +200,6 @@ def public_message(run: Run, err: Exception) -> str:
     return text.replace(str(run.store.root), "storage")
 
 
-def _video(run: Run, session: Session, video_id: str) -> Video:
-    video = session.get(Video, video_id)
-    if video is None or video.owner_id != run.job.owner_id:
-        raise MissingInput(f"video {video_id} was deleted after the job was created")
-    return video
-
-
-def _video_path(run: Run, video: Video) -> Path:
-    try:
-        path = run.store.fetch(video.storage_key, run.work_dir)
-    except FileNotFoundError:  # an object store's; a local one's model/ reports itself
-        raise MissingInput(f"the stored file of {video.kind} {video.id} is missing") from None
-    run.names[str(path)] = f"{video.kind} {video.id}"
-    return path
-
-
-def _mask(run: Run, mask_file: Video | None) -> Any:
-    from model.masks import FileMask, MissingFramesMask, RegionsMask
-
-    spec = run.job.mask
-    if spec is None:
-        return None
-    if mask_file is not None:
-        # read under the limits the upload was checked against
-        limits = mask_limits(run.settings)
-        return FileMask(
-            path=str(_video_path(run, mask_file)),
-            max_bytes=limits.max_bytes,
-            max_frames=limits.max_frames,
-            max_side=limits.max_side,
-        )
-    cls = MissingFramesMask if spec["kind"] == "missing_frames" else RegionsMask
-    return cls.model_validate(spec)
-
-
 def _train(run: Run, reporter: Reporter) -> None:
     from model.config import TrainConfig
     from model.training import train_model
@@ -247,14 +207,14 @@ def _train(run: Run, reporter: Reporter) -> None:
     config = TrainConfig.model_validate(run.job.config)
     spec = run.job.mask
     with session_scope(run.sessions) as session:
-        rows = [_video(run, session, v) for v in run.job.video_ids]
+        rows = [job_video(run, session, v) for v in run.job.video_ids]
         mask_file = None
         if spec is not None and spec["kind"] == "upload":
-            mask_file = _video(run, session, spec["video_id"])
+            mask_file = job_video(run, session, spec["video_id"])
     # checked again here: the API that queued it may have had other limits than this worker
     budget.check_budget(budget.train_estimate(config, rows, spec, mask_file), run.settings)
-    videos = [_video_path(run, v) for v in rows]
-    mask = _mask(run, mask_file)
+    videos = [fetch_video(run, v) for v in rows]
+    mask = job_mask(run, mask_file)
     resume = run.store.resume_path(run.job.id)
     result = train_model(
         config,
@@ -317,7 +277,7 @@ def _synthesize(run: Run, reporter: Reporter) -> None:
 
     config = SynthesisConfig.model_validate(run.job.config)
     with session_scope(run.sessions) as session:
-        checkpoint, model_config = _checkpoint(run, session)
+        checkpoint, model_config = model_checkpoint(run, session)
     budget.check_budget(budget.synthesis_estimate(model_config, config), run.settings)
     result = synthesize_videos(
         checkpoint,
@@ -345,45 +305,6 @@ def publish_videos(run: Run, result: Any) -> None:
             for output in result.files:
                 _store_output(run, session, publication, output)
     run.store.drop_job_files(run.job.id)
-
-
-def _checkpoint(run: Run, session: Session) -> tuple[Path, dict[str, Any]]:
-    """The model's checkpoint file and the config it was trained with."""
-    from core.tables import Artifact
-
-    if run.job.checkpoint_id is not None:
-        return _intermediate(run, session, run.job.checkpoint_id)
-    assert run.job.model_id is not None, "a synthesize job names its model"
-    try:
-        model = models.get_model(
-            session=session, owner_id=run.job.owner_id, model_id=run.job.model_id
-        )
-    except NotFound:
-        raise MissingInput(f"model {run.job.model_id} no longer exists") from None
-    artifact = session.get_one(Artifact, model.checkpoint_id)
-    path = run.store.fetch(artifact.storage_key, run.work_dir)
-    run.names[str(path)] = f"model {model.id}"
-    return path, model.config
-
-
-def _intermediate(run: Run, session: Session, artifact_id: str) -> tuple[Path, dict[str, Any]]:
-    """A training's intermediate checkpoint file and that training's config."""
-    from core.tables import Artifact
-
-    artifact = session.get(Artifact, artifact_id)
-    if artifact is None or artifact.owner_id != run.job.owner_id:
-        raise MissingInput(
-            f"checkpoint {artifact_id} no longer exists (a training keeps only its newest few)"
-        )
-    # a copy: the running training may prune the original while this job samples from it
-    path = run.work_dir / "input" / artifact.filename
-    path.parent.mkdir(exist_ok=True)
-    try:
-        shutil.copyfile(run.store.fetch(artifact.storage_key, run.work_dir), path)
-    except FileNotFoundError:
-        raise MissingInput(f"checkpoint {artifact_id} no longer exists") from None
-    run.names[str(path)] = f"checkpoint {artifact_id}"
-    return path, session.get_one(Job, artifact.job_id).config
 
 
 def _store_output(run: Run, session: Session, publication: Publication, output: Any) -> Any:
