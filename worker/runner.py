@@ -19,6 +19,7 @@ from core import budget, jobs, models
 from core.artifacts import Publication
 from core.db import session_factory, session_scope
 from core.errors import ServiceError
+from core.job_states import TERMINAL, JobStatus, JobType
 from core.queue import CeleryQueue
 from core.settings import Settings
 from core.storage import StorageUnavailable, Store
@@ -65,7 +66,7 @@ def run_job(job_id: str, settings: Settings) -> jobs.Claim:
             max_attempts=settings.max_attempts,
         )
     if claim.outcome is not jobs.ClaimOutcome.CLAIMED or claim.job is None:
-        if claim.job is not None and claim.job.status in jobs.TERMINAL:
+        if claim.job is not None and claim.job.status in TERMINAL:
             # e.g. its last worker died and it was just ended: nothing will resume it
             store.drop_job_files(job_id)
         log.info("job %s: %s, not running it", job_id, claim.outcome.value)
@@ -95,9 +96,9 @@ def _execute(run: Run) -> None:
     )
     with reporter:
         try:
-            if run.job.type == "train":
+            if run.job.type == JobType.TRAIN:
                 _train(run, reporter)
-            elif run.job.type == "animate":
+            elif run.job.type == JobType.ANIMATE:
                 from worker.animate import run_animate
 
                 run_animate(run, reporter)
@@ -109,10 +110,12 @@ def _execute(run: Run) -> None:
             _stopped(run, reporter)
         except StorageUnavailable as err:
             log.warning("job %s failed: %s", run.job.id, err)
-            _end(run, "failed", error={"code": "storage_error", "message": err.message})
+            _end(run, JobStatus.FAILED, error={"code": "storage_error", "message": err.message})
         except (DyngenError, MissingInput, ServiceError) as err:
             log.info("job %s failed: %s", run.job.id, err)
-            _end(run, "failed", error={"code": err.code, "message": public_message(run, err)})
+            _end(
+                run, JobStatus.FAILED, error={"code": err.code, "message": public_message(run, err)}
+            )
         except (OperationalError, InterfaceError) as err:
             # The database went away: the job can't be marked anything. It keeps its lease
             # and resume state; once the lease runs out the sweeper sends it again.
@@ -129,9 +132,9 @@ def _stopped(run: Run, reporter: Reporter) -> None:
         limit = run.settings.job_timeout_seconds
         message = f"the job ran longer than the deployment's limit of {limit:g} s"
         log.info("job %s failed: %s", run.job.id, message)
-        _end(run, "failed", error={"code": "job_timeout", "message": message})
+        _end(run, JobStatus.FAILED, error={"code": "job_timeout", "message": message})
     elif reporter.cancelled.is_set() or not shutdown.requested():
-        _end(run, "cancelled")
+        _end(run, JobStatus.CANCELLED)
     else:
         _give_back(run)
 
@@ -162,11 +165,11 @@ def _failed_unexpectedly(run: Run, err: Exception) -> None:
             "the job ran out of memory; try a smaller image_size, frames, chunk_length or "
             "base_channels, or a worker with more memory"
         )
-        _end(run, "failed", error={"code": "out_of_memory", "message": message})
+        _end(run, JobStatus.FAILED, error={"code": "out_of_memory", "message": message})
         return
     log.exception("job %s: unexpected error", run.job.id)
     message = f"the worker failed unexpectedly ({type(err).__name__}); see its log"
-    _end(run, "failed", error={"code": "internal_error", "message": message})
+    _end(run, JobStatus.FAILED, error={"code": "internal_error", "message": message})
 
 
 def _out_of_memory(err: Exception) -> bool:
@@ -178,7 +181,7 @@ def _out_of_memory(err: Exception) -> bool:
     return isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
 
 
-def _end(run: Run, status: str, error: dict[str, str] | None = None) -> None:
+def _end(run: Run, status: JobStatus, error: dict[str, str] | None = None) -> None:
     try:
         with session_scope(run.sessions) as session:
             jobs.finish_job(
@@ -245,10 +248,10 @@ def _train(run: Run, reporter: Reporter) -> None:
             session=session,
             job_id=run.job.id,
             worker=run.worker,
-            status="succeeded",
+            status=JobStatus.SUCCEEDED,
             metrics=metrics,
         )
-        if job.status == "succeeded":  # not cancelled at the last moment
+        if job.status == JobStatus.SUCCEEDED:  # not cancelled at the last moment
             checkpoint_id = None
             for output in result.files:
                 artifact = _store_output(run, session, publication, output)
@@ -298,10 +301,10 @@ def publish_videos(run: Run, result: Any) -> None:
             session=session,
             job_id=run.job.id,
             worker=run.worker,
-            status="succeeded",
+            status=JobStatus.SUCCEEDED,
             metrics=jsonable(result.metrics),
         )
-        if job.status == "succeeded":  # not cancelled at the last moment
+        if job.status == JobStatus.SUCCEEDED:  # not cancelled at the last moment
             for output in result.files:
                 _store_output(run, session, publication, output)
     run.store.drop_job_files(run.job.id)

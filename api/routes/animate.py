@@ -10,6 +10,7 @@ from api.deps import Services
 from api.schemas import AnimateJobCreate
 from core import budget, jobs, models, videos
 from core.errors import Invalid
+from core.job_states import JobType
 from core.tables import Job, TrainedModel, Video
 from model.animate_config import SOURCE_FRAME
 
@@ -31,7 +32,7 @@ def create_animate_job(
     return jobs.create_job(
         session=session,
         owner_id=owner_id,
-        type="animate",
+        type=JobType.ANIMATE,
         config=config,
         seed=body.config.seed,
         video_ids=[source.id],

@@ -9,7 +9,7 @@ import re
 import time
 import weakref
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
@@ -41,6 +41,7 @@ from core import budget, checkpoints, deletion, jobs, models, videos
 from core.artifacts import job_artifacts
 from core.db import session_scope
 from core.errors import Invalid
+from core.job_states import TERMINAL, JobStatus, JobType
 from core.job_view import job_json
 from core.tables import Artifact, Job, Video
 from model.errors import MaskError
@@ -213,7 +214,7 @@ def _create_job(
         job = jobs.create_job(
             session=session,
             owner_id=caller.owner_id,
-            type="train",
+            type=JobType.TRAIN,
             config=body.config.model_dump(mode="json"),
             seed=body.seed,
             video_ids=list(body.video_ids),
@@ -227,7 +228,7 @@ def _create_job(
         job = jobs.create_job(
             session=session,
             owner_id=caller.owner_id,
-            type="synthesize",
+            type=JobType.SYNTHESIZE,
             config=body.config.model_dump(mode="json"),
             seed=body.seed,
             model_id=model_id,
@@ -260,10 +261,8 @@ def _enqueue(job: Job, services: Services, session: Session) -> None:
 def list_jobs(
     caller: CallerDep,
     session: SessionDep,
-    status: Annotated[
-        Literal["queued", "running", "succeeded", "failed", "cancelled"] | None, Query()
-    ] = None,
-    type: Annotated[Literal["train", "synthesize", "animate"] | None, Query()] = None,
+    status: Annotated[JobStatus | None, Query()] = None,
+    type: Annotated[JobType | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[JobRead]:
@@ -307,7 +306,7 @@ def cancel_job(
     ends `cancelled` unless it had already published its outputs: then 409 `job_finished`)."""
     job = jobs.request_cancel(session=session, owner_id=caller.owner_id, job_id=job_id)
     session.commit()
-    if job.status == "cancelled":
+    if job.status == JobStatus.CANCELLED:
         # a job given back by a stopping worker (or whose worker died) may have left resume
         # state and scratch: nothing needs them now
         services.store.drop_job_files(job.id)
@@ -404,7 +403,7 @@ async def _stream(sessions: sessionmaker[Session], job_id: str, after: int) -> A
             yield _sse(event.kind, json.dumps(event.model_dump(mode="json")), event.id)
         if events:
             quiet_since = last_event = time.monotonic()
-        elif status in jobs.TERMINAL:
+        elif status in TERMINAL:
             yield _sse("end", json.dumps({"status": status}))
             return
         elif time.monotonic() - quiet_since > SSE_KEEPALIVE_SECONDS:
