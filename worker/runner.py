@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import budget, jobs, models
+from core import admission, jobs, models
 from core.artifacts import Publication
 from core.db import session_factory, session_scope
 from core.errors import ServiceError
@@ -214,8 +214,10 @@ def _train(run: Run, reporter: Reporter) -> None:
         mask_file = None
         if spec is not None and spec["kind"] == "upload":
             mask_file = job_video(run, session, spec["video_id"])
-    # checked again here: the API that queued it may have had other limits than this worker
-    budget.check_budget(budget.train_estimate(config, rows, spec, mask_file), run.settings)
+    # planned again here: the API that queued it may have had other limits than this worker
+    config = admission.plan_train_job(
+        config=config, sources=rows, mask=spec, mask_file=mask_file, settings=run.settings
+    )
     videos = [fetch_video(run, v) for v in rows]
     mask = job_mask(run, mask_file)
     resume = run.store.resume_path(run.job.id)
@@ -281,7 +283,7 @@ def _synthesize(run: Run, reporter: Reporter) -> None:
     config = SynthesisConfig.model_validate(run.job.config)
     with session_scope(run.sessions) as session:
         checkpoint, model_config = model_checkpoint(run, session)
-    budget.check_budget(budget.synthesis_estimate(model_config, config), run.settings)
+    admission.plan_synthesis_job(model_config=model_config, config=config, settings=run.settings)
     result = synthesize_videos(
         checkpoint,
         config,

@@ -37,15 +37,12 @@ from api.schemas import (
     TrainJobCreate,
 )
 from api.webhooks import checked_webhook
-from core import budget, checkpoints, deletion, jobs, models, videos
+from core import admission, checkpoints, deletion, jobs, models, videos
 from core.artifacts import job_artifacts
 from core.db import session_scope
-from core.errors import Invalid
 from core.job_states import TERMINAL, JobStatus, JobType
 from core.job_view import job_json
-from core.tables import Artifact, Job, Video
-from model.errors import MaskError
-from model.masks import ClipWindow, check_mask_fits
+from core.tables import Artifact, Job
 
 log = logging.getLogger("dyngen.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -82,94 +79,33 @@ def _job_read(job: Job, artifacts: list[Artifact]) -> JobRead:
     return JobRead.model_validate(job_json(job, artifacts))
 
 
-def _too_big(field: str, message: str) -> Invalid:
-    return Invalid(f"{field}: {message}", code="limit_exceeded", details=[{"field": field}])
-
-
-def _fit_to_videos(body: TrainJobCreate, sources: list[Video]) -> TrainJobCreate:
-    """An unset config.frames shrinks to the shortest video (the job stores what it runs)."""
-    config = body.config.fit_to_length(min(video.frames for video in sources))
-    return body if config is body.config else body.model_copy(update={"config": config})
-
-
 def _check_train(
     body: TrainJobCreate, owner_id: str | None, services: Services, session: Session
 ) -> TrainJobCreate:
     """The body as the job will run it (frames fitted), once everything in it checks out."""
-    limits = services.settings
-    if body.config.epochs > limits.max_epochs:
-        raise _too_big("config.epochs", f"this server runs at most {limits.max_epochs} epochs")
-    sources = []
-    for video_id in body.video_ids:
-        video = videos.get_video(session=session, owner_id=owner_id, video_id=video_id)
-        if video.kind != "video":
-            raise Invalid(
-                f"video_ids: {video_id} is a {video.kind} file, not a video",
-                code="not_a_video",
-                details=[{"field": "video_ids", "id": video_id}],
-            )
-        sources.append(video)
-    body = _fit_to_videos(body, sources)
-    for video in sources:
-        _check_length(body, video.id, video.frames)
+    sources = [
+        videos.get_video(session=session, owner_id=owner_id, video_id=video_id)
+        for video_id in body.video_ids
+    ]
     mask_file = None
     if body.mask is not None and body.mask.kind == "upload":
         mask_file = videos.get_video(
             session=session, owner_id=owner_id, video_id=body.mask.video_id
         )
-        if mask_file.kind == "image":
-            raise Invalid(
-                f"mask.video_id: {mask_file.id} is a still image, not a mask",
-                code="mask_mismatch",
-                details=[{"field": "mask.video_id", "id": mask_file.id}],
-            )
-        _check_mask_fits(body, mask_file, sources[0])
-    spec = None if body.mask is None else body.mask.model_dump(mode="json")
-    estimate = budget.train_estimate(body.config, sources, spec, mask_file)
-    budget.check_budget(estimate, services.settings)
-    return body
-
-
-def _check_mask_fits(body: TrainJobCreate, mask: Video, source: Video) -> None:
-    """Refuse now a mask upload whose shape the worker could not fit to the training clip."""
-    try:
-        check_mask_fits(
-            f"mask.video_id {mask.id}",
-            (mask.frames, mask.height, mask.width),
-            frames=ClipWindow(body.config.frames, body.config.start, body.config.every),
-            # the worker crops a non-square mask like the first training video
-            source_size=(source.width, source.height),
-        )
-    except MaskError as err:
-        raise Invalid(
-            str(err),
-            code="mask_mismatch",
-            details=[{"field": "mask.video_id", "id": mask.id}],
-        ) from None
-
-
-def _check_length(body: TrainJobCreate, video_id: str, frames: int) -> None:
-    """Refuse now what the worker would fail on: a clip shorter than the frames asked for."""
-    config = body.config
-    needed = config.start + config.every * (config.frames - 1) + 1
-    if frames < needed:
-        raise Invalid(
-            f"config.frames: video {video_id} has {frames} frames, but start {config.start}, "
-            f"every {config.every} and frames {config.frames} need {needed}",
-            code="video_too_short",
-            details=[{"field": "config.frames", "id": video_id, "frames": frames}],
-        )
+    config = admission.plan_train_job(
+        config=body.config,
+        sources=sources,
+        mask=None if body.mask is None else body.mask.model_dump(mode="json"),
+        mask_file=mask_file,
+        settings=services.settings,
+    )
+    return body if config is body.config else body.model_copy(update={"config": config})
 
 
 def _check_synthesize(
     body: SynthesizeJobCreate, owner_id: str | None, services: Services, session: Session
 ) -> str | None:
     """Refuse what the worker could not run; the model id the job names."""
-    limit = services.settings.max_synthesis_frames
-    if body.config.num_videos * body.config.frames > limit:
-        raise _too_big(
-            "config.frames", f"num_videos x frames may be at most {limit} on this server"
-        )
     if body.checkpoint_id is not None:
         _, training = checkpoints.usable_checkpoint(
             session=session, owner_id=owner_id, artifact_id=body.checkpoint_id
@@ -179,7 +115,9 @@ def _check_synthesize(
         assert body.model_id is not None, "the schema asks for one of the two"
         model = models.usable_model(session=session, owner_id=owner_id, model_id=body.model_id)
         config, model_id = model.config, model.id
-    budget.check_budget(budget.synthesis_estimate(config, body.config), services.settings)
+    admission.plan_synthesis_job(
+        model_config=config, config=body.config, settings=services.settings
+    )
     return model_id
 
 
