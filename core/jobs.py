@@ -20,6 +20,7 @@ from core.checkpoints import keep_last, keeps_checkpoint
 from core.errors import Conflict, NotFound
 from core.ids import new_id
 from core.job_states import TERMINAL, JobStatus, JobType
+from core.progress import JobProgress
 from core.query import owned, page
 from core.tables import Job, JobEvent, utcnow
 
@@ -228,12 +229,12 @@ def record_progress(
     session: Session,
     job_id: str,
     worker: str,
-    progress: dict[str, Any],
+    progress: JobProgress,
     lease_seconds: float,
 ) -> bool:
     """Write progress to the job row and its history; returns whether a cancel was asked."""
     now = utcnow()
-    columns = {k: progress[k] for k in ("epoch", "epochs", "fraction", "loss", "eta_seconds")}
+    columns = progress.columns()
     row = session.execute(
         update(Job)
         .where(_held(job_id, worker))
@@ -245,7 +246,7 @@ def record_progress(
     ).first()
     if row is None:
         raise LeaseLost(job_id)
-    add_event(session=session, job_id=job_id, kind="progress", data=progress)
+    add_event(session=session, job_id=job_id, kind="progress", data=progress.event())
     outbox.on_progress(session=session, job_id=job_id, webhook=row[1])
     return bool(row[0])
 
