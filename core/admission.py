@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from core import checkpoints, models, videos
 from core.budget import check_budget, synthesis_estimate, train_estimate
 from core.errors import Invalid
 from core.settings import Settings
@@ -17,6 +20,53 @@ from model.animate_config import AnimateConfig
 from model.config import SynthesisConfig, TrainConfig
 from model.errors import MaskError
 from model.masks import ClipWindow, check_mask_fits
+
+
+def plan_train_request(
+    *,
+    session: Session,
+    owner_id: str | None,
+    config: TrainConfig,
+    video_ids: list[str],
+    mask: dict[str, Any] | None,
+    settings: Settings,
+) -> TrainConfig:
+    """A train request's plan: its uploads read as the caller's (404 otherwise), then
+    `plan_train_job`."""
+    sources = [
+        videos.get_video(session=session, owner_id=owner_id, video_id=video_id)
+        for video_id in video_ids
+    ]
+    mask_file = None
+    if mask is not None and mask["kind"] == "upload":
+        mask_file = videos.get_video(session=session, owner_id=owner_id, video_id=mask["video_id"])
+    return plan_train_job(
+        config=config, sources=sources, mask=mask, mask_file=mask_file, settings=settings
+    )
+
+
+def plan_synthesis_request(
+    *,
+    session: Session,
+    owner_id: str | None,
+    model_id: str | None,
+    checkpoint_id: str | None,
+    config: SynthesisConfig,
+    settings: Settings,
+) -> str | None:
+    """A synthesis request's plan: the caller's model (or intermediate checkpoint) that can
+    sample, then `plan_synthesis_job`; returns the id of the model it samples."""
+    if checkpoint_id is not None:
+        _, training = checkpoints.usable_checkpoint(
+            session=session, owner_id=owner_id, artifact_id=checkpoint_id
+        )
+        model_config, model_id = training.config, training.model_id
+    else:
+        assert model_id is not None, "the schema asks for one of the two"
+        model = models.usable_model(session=session, owner_id=owner_id, model_id=model_id)
+        model_config = model.config
+    plan_synthesis_job(model_config=model_config, config=config, settings=settings)
+    return model_id
 
 
 def plan_train_job(

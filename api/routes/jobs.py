@@ -37,7 +37,7 @@ from api.schemas import (
     TrainJobCreate,
 )
 from api.webhooks import checked_webhook
-from core import admission, checkpoints, deletion, jobs, models, videos
+from core import admission, deletion, jobs
 from core.artifacts import job_artifacts
 from core.db import session_scope
 from core.job_states import TERMINAL, JobStatus, JobType
@@ -79,48 +79,6 @@ def _job_read(job: Job, artifacts: list[Artifact]) -> JobRead:
     return JobRead.model_validate(job_json(job, artifacts))
 
 
-def _check_train(
-    body: TrainJobCreate, owner_id: str | None, services: Services, session: Session
-) -> TrainJobCreate:
-    """The body as the job will run it (frames fitted), once everything in it checks out."""
-    sources = [
-        videos.get_video(session=session, owner_id=owner_id, video_id=video_id)
-        for video_id in body.video_ids
-    ]
-    mask_file = None
-    if body.mask is not None and body.mask.kind == "upload":
-        mask_file = videos.get_video(
-            session=session, owner_id=owner_id, video_id=body.mask.video_id
-        )
-    config = admission.plan_train_job(
-        config=body.config,
-        sources=sources,
-        mask=None if body.mask is None else body.mask.model_dump(mode="json"),
-        mask_file=mask_file,
-        settings=services.settings,
-    )
-    return body if config is body.config else body.model_copy(update={"config": config})
-
-
-def _check_synthesize(
-    body: SynthesizeJobCreate, owner_id: str | None, services: Services, session: Session
-) -> str | None:
-    """Refuse what the worker could not run; the model id the job names."""
-    if body.checkpoint_id is not None:
-        _, training = checkpoints.usable_checkpoint(
-            session=session, owner_id=owner_id, artifact_id=body.checkpoint_id
-        )
-        config, model_id = training.config, training.model_id
-    else:
-        assert body.model_id is not None, "the schema asks for one of the two"
-        model = models.usable_model(session=session, owner_id=owner_id, model_id=body.model_id)
-        config, model_id = model.config, model.id
-    admission.plan_synthesis_job(
-        model_config=config, config=body.config, settings=services.settings
-    )
-    return model_id
-
-
 @router.post("", status_code=202, response_model=JobRead)
 def create_job(
     body: Annotated[JobCreate, Body()],
@@ -148,34 +106,64 @@ def _create_job(
     session: Session,
 ) -> JobRead:
     if isinstance(body, TrainJobCreate):
-        body = _check_train(body, caller.owner_id, services, session)
-        job = jobs.create_job(
-            session=session,
-            owner_id=caller.owner_id,
-            type=JobType.TRAIN,
-            config=body.config.model_dump(mode="json"),
-            seed=body.seed,
-            video_ids=list(body.video_ids),
-            mask=None if body.mask is None else body.mask.model_dump(mode="json"),
-            webhook=checked_webhook(body.webhook, caller.owner_id, services, session),
-        )
+        job = _create_train(body, caller.owner_id, services, session)
     elif isinstance(body, AnimateJobCreate):
         job = create_animate_job(body, caller.owner_id, services, session)
     else:
-        model_id = _check_synthesize(body, caller.owner_id, services, session)
-        job = jobs.create_job(
-            session=session,
-            owner_id=caller.owner_id,
-            type=JobType.SYNTHESIZE,
-            config=body.config.model_dump(mode="json"),
-            seed=body.seed,
-            model_id=model_id,
-            webhook=checked_webhook(body.webhook, caller.owner_id, services, session),
-        )
-        job.checkpoint_id = body.checkpoint_id
+        job = _create_synthesis(body, caller.owner_id, services, session)
     session.commit()
     _enqueue(job, services, session)
     return job_reads(session, [job])[0]
+
+
+def _create_train(
+    body: TrainJobCreate, owner_id: str | None, services: Services, session: Session
+) -> Job:
+    """A queued training, planned as it will run (frames fitted to the videos)."""
+    mask = None if body.mask is None else body.mask.model_dump(mode="json")
+    config = admission.plan_train_request(
+        session=session,
+        owner_id=owner_id,
+        config=body.config,
+        video_ids=list(body.video_ids),
+        mask=mask,
+        settings=services.settings,
+    )
+    return jobs.create_job(
+        session=session,
+        owner_id=owner_id,
+        type=JobType.TRAIN,
+        config=config.model_dump(mode="json"),
+        seed=body.seed,
+        video_ids=list(body.video_ids),
+        mask=mask,
+        webhook=checked_webhook(body.webhook, owner_id, services, session),
+    )
+
+
+def _create_synthesis(
+    body: SynthesizeJobCreate, owner_id: str | None, services: Services, session: Session
+) -> Job:
+    """A queued synthesis from a model or a training's intermediate checkpoint."""
+    model_id = admission.plan_synthesis_request(
+        session=session,
+        owner_id=owner_id,
+        model_id=body.model_id,
+        checkpoint_id=body.checkpoint_id,
+        config=body.config,
+        settings=services.settings,
+    )
+    job = jobs.create_job(
+        session=session,
+        owner_id=owner_id,
+        type=JobType.SYNTHESIZE,
+        config=body.config.model_dump(mode="json"),
+        seed=body.seed,
+        model_id=model_id,
+        webhook=checked_webhook(body.webhook, owner_id, services, session),
+    )
+    job.checkpoint_id = body.checkpoint_id
+    return job
 
 
 def _enqueue(job: Job, services: Services, session: Session) -> None:
