@@ -32,6 +32,15 @@ def job_video(run: Run, session: Session, video_id: str) -> Video:
         raise MissingInput(f"video {video_id} was deleted after the job was created") from None
 
 
+def training_inputs(run: Run, session: Session) -> tuple[list[Video], Video | None]:
+    """A train job's videos and its mask upload (None for a mask it spells out, or none)."""
+    rows = [job_video(run, session, v) for v in run.job.video_ids]
+    spec = run.job.mask
+    if spec is None or spec["kind"] != "upload":
+        return rows, None
+    return rows, job_video(run, session, spec["video_id"])
+
+
 def fetch_video(run: Run, video: Video) -> Path:
     """The upload's file in the attempt's scratch."""
     try:

@@ -27,7 +27,13 @@ from core.stores import open_store
 from core.tables import Job
 from worker import shutdown, threads
 from worker.checkpoints import CheckpointPublisher
-from worker.inputs import MissingInput, fetch_video, job_mask, job_video, model_checkpoint
+from worker.inputs import (
+    MissingInput,
+    fetch_video,
+    job_mask,
+    model_checkpoint,
+    training_inputs,
+)
 from worker.progress import Reporter
 
 log = logging.getLogger("dyngen.worker")
@@ -207,16 +213,15 @@ def _train(run: Run, reporter: Reporter) -> None:
     from model.config import TrainConfig
     from model.training import train_model
 
-    config = TrainConfig.model_validate(run.job.config)
-    spec = run.job.mask
     with session_scope(run.sessions) as session:
-        rows = [job_video(run, session, v) for v in run.job.video_ids]
-        mask_file = None
-        if spec is not None and spec["kind"] == "upload":
-            mask_file = job_video(run, session, spec["video_id"])
+        rows, mask_file = training_inputs(run, session)
     # planned again here: the API that queued it may have had other limits than this worker
     config = admission.plan_train_job(
-        config=config, sources=rows, mask=spec, mask_file=mask_file, settings=run.settings
+        config=TrainConfig.model_validate(run.job.config),
+        sources=rows,
+        mask=run.job.mask,
+        mask_file=mask_file,
+        settings=run.settings,
     )
     videos = [fetch_video(run, v) for v in rows]
     mask = job_mask(run, mask_file)
@@ -240,6 +245,12 @@ def _train(run: Run, reporter: Reporter) -> None:
         from model.inpaint import add_side_by_side
 
         add_side_by_side(result, config, videos, run.work_dir)
+    _publish_training(run, result)
+
+
+def _publish_training(run: Run, result: Any) -> None:
+    """Finish the job with the training's metrics and publish its files and its model with
+    it, then drop the job's scratch."""
     metrics = jsonable(
         {**result.metrics, "warnings": result.warnings, "torch_threads": threads.current()}
     )
