@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.db import session_scope
-from core.jobs import STATUSES, TERMINAL, TYPES
+from core.job_states import TERMINAL, JobStatus, JobType
 from core.tables import Job, JobEvent
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -91,7 +91,9 @@ class JobCollector(Collector):
 
 
 def _jobs_by_status(session: Session) -> Metric:
-    counts = dict.fromkeys(((t, s) for t in TYPES for s in STATUSES), 0)
+    counts: dict[tuple[str, str], int] = dict.fromkeys(
+        ((t, s) for t in JobType for s in JobStatus), 0
+    )
     rows = session.execute(
         select(Job.type, Job.status, func.count()).group_by(Job.type, Job.status)
     )
@@ -104,7 +106,7 @@ def _jobs_by_status(session: Session) -> Metric:
 
 
 def _queue_depth(session: Session) -> Metric:
-    queued = session.scalar(select(func.count()).where(Job.status == "queued")) or 0
+    queued = session.scalar(select(func.count()).where(Job.status == JobStatus.QUEUED)) or 0
     return GaugeMetricFamily("dyngen_queue_depth", "Jobs waiting for a worker", value=queued)
 
 
@@ -148,7 +150,9 @@ def _epoch_rates(session: Session) -> Metric:
         "Epochs per second of each running training, by the worker running it",
         labels=["worker"],
     )
-    running = select(Job.id, Job.lease_owner).where(Job.type == "train", Job.status == "running")
+    running = select(Job.id, Job.lease_owner).where(
+        Job.type == JobType.TRAIN, Job.status == JobStatus.RUNNING
+    )
     for job_id, worker in session.execute(running):
         rate = _epoch_rate(session, job_id)
         if rate is not None:

@@ -11,6 +11,7 @@ from api.errors import ApiError
 from api.metrics import count_upload
 from api.uploads import Upload, multipart_file_body, receive_upload
 from core.deletion import delete_files
+from core.error_codes import refusal
 from core.ids import new_id
 from core.tables import Artifact, TrainedModel
 from model.errors import CheckpointError
@@ -54,7 +55,7 @@ def _gated_check(upload: Upload, services: Services) -> dict[str, object]:
     try:
         config = inspect_checkpoint(upload.staged.path, upload.filename)
     except CheckpointError as err:
-        raise ApiError(422, err.code, str(err)) from None
+        raise refusal(err) from None
     finally:
         services.probes.leave()
     return config.model_dump(mode="json")

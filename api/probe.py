@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.errors import ApiError
 from api.probe_image import probe_image
+from core.error_codes import refusal
+from core.errors import ServiceError
 from core.settings import Settings, mask_limits
 from core.videos import Probe
 from model.errors import MaskError, VideoError, VideoTooCostly, VideoTooLarge, VideoTooLong
 from model.masks import MASK_SUFFIXES, inspect_mask_file
 from model.stills import STILL_SUFFIXES
-from model.video_io import DecodeBudget, probe_video
+from model.video_decode import DecodeBudget, probe_video
 
 
 def probe_upload(path: Path, suffix: str, settings: Settings) -> Probe:
@@ -28,33 +29,30 @@ def probe_upload(path: Path, suffix: str, settings: Settings) -> Probe:
     return probe
 
 
-def _too_long(frames: int | None, limit: int) -> ApiError:
+def _too_long(frames: int | None, limit: int) -> ServiceError:
     counted = f"{frames}" if frames is not None else f"more than {limit}"
-    return ApiError(
-        422,
-        "video_too_long",
+    return refusal(
+        VideoTooLong,
         f"the upload has {counted} frames; this server accepts at most {limit}",
         details={"frames": frames, "limit": limit},
     )
 
 
-def _too_large(width: int, height: int, limit: int) -> ApiError:
-    return ApiError(
-        422,
-        "video_too_large",
+def _too_large(width: int, height: int, limit: int) -> ServiceError:
+    return refusal(
+        VideoTooLarge,
         f"the upload is {width}x{height}; this server accepts at most {limit} pixels a side",
         details={"width": width, "height": height, "limit": limit},
     )
 
 
-def _too_costly(err: VideoTooCostly) -> ApiError:
+def _too_costly(err: VideoTooCostly) -> ServiceError:
     if err.bound == "pixels":
         what = f"more than {err.limit:.0f} decoded pixels (frames x width x height)"
     else:
         what = f"more than {err.limit:g} s to decode"
-    return ApiError(
-        422,
-        "video_too_costly",
+    return refusal(
+        err,
         f"the upload takes {what}, this server's bound for one upload",
         details={"bound": err.bound, "limit": err.limit, "reached": err.reached},
     )
@@ -74,7 +72,7 @@ def _probe_video(path: Path, settings: Settings) -> Probe:
     except VideoError as err:
         # The model's message names the staged temp path; the client knows its own file name.
         reason = str(err).replace(f"{path}: ", "").replace(str(path), "the upload")
-        raise ApiError(422, "invalid_video", f"not a usable video: {reason}") from None
+        raise refusal(VideoError, f"not a usable video: {reason}") from None
     return Probe("video", info.frames, info.fps, info.width, info.height)
 
 
@@ -85,5 +83,5 @@ def _probe_mask(path: Path, suffix: str, settings: Settings) -> Probe:
     except MaskError as err:
         # The model's message names the staged temp path; the client knows its own file name.
         reason = str(err).replace(f"{path}: ", "")
-        raise ApiError(422, err.code, f"not a usable mask file: {reason}") from None
+        raise refusal(err, f"not a usable mask file: {reason}") from None
     return Probe("mask", frames, None, width, height)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.errors import ApiError
+from core.error_codes import refusal
 from core.settings import Settings
 from core.videos import Probe
 from model.stills import ImageTooLarge, NotAnImage, probe_still
@@ -16,9 +16,8 @@ def probe_image(path: Path, settings: Settings) -> Probe:
     try:
         info = probe_still(path, max_side=limit)
     except ImageTooLarge as err:
-        raise ApiError(
-            422,
-            "image_too_large",
+        raise refusal(
+            err,
             f"the image is {err.width}x{err.height}; this server accepts at most {limit} "
             "pixels a side",
             details={"width": err.width, "height": err.height, "limit": limit},
@@ -26,5 +25,5 @@ def probe_image(path: Path, settings: Settings) -> Probe:
     except NotAnImage as err:
         # The model's message names the staged temp path; the client knows its own file name.
         reason = str(err).replace(f"{path}: ", "").replace(str(path), "the upload")
-        raise ApiError(422, "invalid_image", f"not a usable image: {reason}") from None
+        raise refusal(err, f"not a usable image: {reason}") from None
     return Probe("image", 1, None, info.width, info.height)

@@ -16,6 +16,7 @@ from pydantic import (
 from pydantic import Strict as NoCoercion
 
 from api.webhook_schemas import WebhookSpec
+from core.job_states import JobStatus, JobType
 from model.animate_config import AnimateConfig
 from model.config import SynthesisConfig, TrainConfig, run_fields
 from model.masks import MissingFramesMask, RegionsMask
@@ -210,8 +211,8 @@ class JobRead(BaseModel):
     """A job as clients see it."""
 
     id: str
-    type: Literal["train", "synthesize", "animate"]
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    type: JobType
+    status: JobStatus
     progress: Progress
     metrics: dict[str, Any]
     error: JobError | None

@@ -22,7 +22,8 @@ from model.config import SynthesisConfig
 from model.quality import motion_ratio
 from model.sampler import sample_chunks
 from model.stills import read_video_frame
-from model.video_io import read_clips, to_uint8, write_grid
+from model.video_frames import read_clips, to_uint8
+from model.video_writers import write_grid
 
 
 def shifted_and_recoloured(image: np.ndarray) -> np.ndarray:

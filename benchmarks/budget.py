@@ -109,7 +109,7 @@ import json, resource, sys
 from pathlib import Path
 from model.config import SynthesisConfig, TrainConfig
 from model.masks import MissingFramesMask
-from model.pipeline import train_model
+from model.training import train_model
 from model.synthesis import synthesize_videos
 spec = json.loads(sys.argv[1])
 out = Path(spec["out"])

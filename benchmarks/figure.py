@@ -14,7 +14,7 @@ import numpy as np
 
 from model.evaluation import read_clip, synthesize
 from model.methods import load_model
-from model.video_io import write_grid
+from model.video_writers import write_grid
 
 COLUMNS = 10
 

@@ -15,15 +15,11 @@ from model.config import TrainConfig, with_recovery_defaults
 from model.inpaint import side_by_side, with_inpaint_defaults
 from model.masks import FileMask
 from model.metrics import linear_interpolation_fill
-from model.pipeline import train_model, visible_pixels
-from model.video_io import (
-    read_clips,
-    read_video,
-    stream_info,
-    to_tensor_scale,
-    to_uint8,
-    write_video,
-)
+from model.training import train_model
+from model.training_data import visible_pixels
+from model.video_decode import stream_info
+from model.video_frames import read_clips, read_video, to_tensor_scale, to_uint8
+from model.video_writers import write_video
 
 
 def walking_box(frames: int, size: int, side: float, seed: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from model.learner import ABPTTLearner
 from model.masks import MissingFramesMask, build_visible
 from model.metrics import recovery_error, visible_mse
 from model.procedural import waves
-from model.video_io import read_video, to_tensor_scale
+from model.video_frames import read_video, to_tensor_scale
 
 FLAG = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "flag.avi"
 

@@ -14,7 +14,8 @@ from model.blend import blended_recovery, candidate_fills, fill_errors, holdout
 from model.config import TrainConfig
 from model.masks import FileMask, build_visible
 from model.metrics import recovery_error, temporal_mean_fill
-from model.video_io import read_clips, stream_info, to_tensor_scale
+from model.video_decode import stream_info
+from model.video_frames import read_clips, to_tensor_scale
 
 
 def main() -> None:

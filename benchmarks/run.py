@@ -17,7 +17,7 @@ from model.learner import ABPTTLearner
 from model.networks import DynamicGenerator
 from model.procedural import waves
 from model.sampler import sample_chunks
-from model.video_io import to_tensor_scale
+from model.video_frames import to_tensor_scale
 
 Learner = Callable[..., ABPTTLearner]
 

@@ -19,7 +19,7 @@ def train_once(video: str, epochs: int, size: int, threads: int, out: str) -> fl
     import torch
 
     from model.config import TrainConfig
-    from model.pipeline import train_model
+    from model.training import train_model
 
     torch.set_num_threads(threads)
     config = TrainConfig(image_size=size, epochs=epochs, checkpoint_every=0)  # type: ignore[arg-type]
@@ -46,7 +46,7 @@ def wall(jobs: int, at_once: bool, threads: int, video: str, epochs: int, size: 
 def make_clip(path: Path, size: int) -> str:
     """A procedural 60-frame clip (the benchmark needs no data)."""
     from model.procedural import waves
-    from model.video_io import write_video
+    from model.video_writers import write_video
 
     write_video(path, iter(waves(60, size)), 25)
     return str(path)

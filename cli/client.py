@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from api.schemas import ArtifactRead, JobEventRead, JobRead, ModelRead, Page, VideoRead
+from core.job_states import JobType
 from core.storage import file_sha256
 
 CHUNK = 1024 * 1024
@@ -103,7 +104,7 @@ class Client:
         mask: dict[str, Any] | None = None,
     ) -> JobRead:
         """Queue a training job on uploaded videos."""
-        body: dict[str, Any] = {"type": "train", "video_ids": video_ids, "seed": seed}
+        body: dict[str, Any] = {"type": JobType.TRAIN, "video_ids": video_ids, "seed": seed}
         if config is not None:
             body["config"] = config
         if mask is not None:
@@ -114,7 +115,7 @@ class Client:
         self, model_id: str, config: dict[str, Any] | None = None, *, seed: int = 0
     ) -> JobRead:
         """Queue a synthesis job from a model."""
-        body: dict[str, Any] = {"type": "synthesize", "model_id": model_id, "seed": seed}
+        body: dict[str, Any] = {"type": JobType.SYNTHESIZE, "model_id": model_id, "seed": seed}
         if config is not None:
             body["config"] = config
         return self.create_job(body)

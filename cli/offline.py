@@ -217,8 +217,9 @@ def run_training(
 ) -> Any:
     """Train with a progress bar; Ctrl-C saves resume state and exits 130."""
     check_videos(videos)  # a missing or non-video file fails now, before torch loads
+    from model.abptt import warms_up
     from model.errors import Cancelled
-    from model.pipeline import train_model, warms_up
+    from model.training import train_model
 
     resume_path = out / RESUME_FILE
     if not resume and resume_path.exists():
@@ -258,7 +259,7 @@ def run_training(
 
 def check_videos(videos: list[Path]) -> None:
     """Refuse a missing, empty or non-video file from its header alone, in a split second."""
-    from model.video_io import stream_info
+    from model.video_decode import stream_info
 
     for video in videos:
         stream_info(Path(video))
@@ -452,7 +453,7 @@ def add_residual_command(
     seconds; the checkpoint needs its inferred chains (saved in it, or in the run's
     resume.safetensors beside it).
     """
-    from model.pipeline import add_residual
+    from model.add_residual import add_residual
 
     facts = add_residual(checkpoint, list(videos), out, components, device)
     click.echo(
@@ -475,7 +476,7 @@ def demo(out: Path, epochs: int, device: str) -> None:
     from model.config import SynthesisConfig, TrainConfig
     from model.procedural import waves
     from model.synthesis import synthesize_videos
-    from model.video_io import write_video
+    from model.video_writers import write_video
 
     clip = out / "waves.mp4"
     write_video(clip, iter(waves(48, 32)), 25)
@@ -511,7 +512,7 @@ def sample_clip(out: Path, frames: int, size: int, fps: float, seed: int) -> Non
     """Write a procedural clip to OUT (.mp4 or .gif) to try the commands on: coloured waves
     travelling under a circling bright blob, made by code (no data needed)."""
     from model.procedural import wave_frames
-    from model.video_io import write_video
+    from model.video_writers import write_video
 
     if out.suffix.lower() not in (".mp4", ".gif"):
         raise click.ClickException(f"{out}: the sample clip is written as .mp4 or .gif")

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
+from core.job_states import JobStatus, JobType
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -105,10 +107,10 @@ def wait(ctx: click.Context, job_id: str) -> None:
         click.echo(f"epoch {epoch}/{epochs} loss {loss}", err=True)
 
     job = _client(ctx).wait(job_id, on_progress=show)
-    if job.status != "succeeded":
+    if job.status != JobStatus.SUCCEEDED:
         reason = f": {job.error.code}: {job.error.message}" if job.error else ""
         raise click.ClickException(f"job {job_id} {job.status}{reason}")
-    click.echo(job.model_id if job.type == "train" else job.status)
+    click.echo(job.model_id if job.type == JobType.TRAIN else job.status)
 
 
 @remote.command()

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import Invalid, NotFound
+from core.job_states import JobStatus, JobType
 from core.query import owned
 from core.tables import Artifact, Job, TrainedModel
 
@@ -37,8 +38,8 @@ def prune(*, session: Session, job_id: str, keep: int) -> list[str]:
 
 def keeps_checkpoint(job: Job) -> bool:
     """A training that was cancelled or timed out keeps its newest checkpoint as its model."""
-    stopped = job.status == "cancelled" or job.error_code == "job_timeout"
-    return job.type == "train" and stopped
+    stopped = job.status == JobStatus.CANCELLED or job.error_code == "job_timeout"
+    return job.type == JobType.TRAIN and stopped
 
 
 def keep_last(*, session: Session, job: Job) -> TrainedModel | None:

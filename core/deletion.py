@@ -11,12 +11,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
-from core.jobs import TERMINAL
+from core.job_states import ACTIVE, TERMINAL, JobType
 from core.query import owned
 from core.storage import Store
 from core.tables import Artifact, Job, JobEvent, TrainedModel
-
-ACTIVE = ("queued", "running")
 
 
 def delete_job(*, session: Session, owner_id: str | None, job_id: str) -> list[str]:
@@ -73,7 +71,7 @@ def delete_model(*, session: Session, owner_id: str | None, model_id: str) -> li
         raise NotFound("model", model_id)
     user = session.scalar(
         select(Job)
-        .where(Job.type == "synthesize", Job.model_id == model_id, Job.status.in_(ACTIVE))
+        .where(Job.type == JobType.SYNTHESIZE, Job.model_id == model_id, Job.status.in_(ACTIVE))
         .limit(1)
     )
     if user is not None:

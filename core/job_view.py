@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from core.artifacts import job_artifacts
 from core.checkpoints import checkpoint_epoch
+from core.progress import row_progress
 from core.tables import Artifact, Job
 
 
@@ -36,13 +37,7 @@ def job_json(job: Job, artifacts: list[Artifact]) -> dict[str, Any]:
         "id": job.id,
         "type": job.type,
         "status": job.status,
-        "progress": {
-            "epoch": job.epoch,
-            "epochs": job.epochs,
-            "fraction": job.fraction,
-            "loss": job.loss,
-            "eta_seconds": job.eta_seconds,
-        },
+        "progress": row_progress(job),
         "metrics": job.metrics,
         "error": error,
         "artifacts": [artifact_json(a) for a in artifacts],

@@ -19,12 +19,11 @@ from core import outbox
 from core.checkpoints import keep_last, keeps_checkpoint
 from core.errors import Conflict, NotFound
 from core.ids import new_id
+from core.job_states import TERMINAL, JobStatus, JobType
+from core.progress import JobProgress
 from core.query import owned, page
 from core.tables import Job, JobEvent, utcnow
 
-TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
-STATUSES = ("queued", "running", *sorted(TERMINAL))
-TYPES = ("train", "synthesize", "animate")  # the job types /metrics counts
 MAX_ATTEMPTS = 3  # lost workers before a job fails `worker_lost` (DYNGEN_MAX_ATTEMPTS)
 
 
@@ -67,13 +66,13 @@ def create_job(
     webhook: dict[str, Any] | None = None,
 ) -> Job:
     """A queued job; a train job reserves the id of the model it will create."""
-    if type == "train" and model_id is None:
+    if type == JobType.TRAIN and model_id is None:
         model_id = new_id("mdl")
     job = Job(
         id=new_id("job"),
         owner_id=owner_id,
         type=type,
-        status="queued",
+        status=JobStatus.QUEUED,
         video_ids=video_ids or [],
         mask=mask,
         model_id=model_id,
@@ -84,7 +83,7 @@ def create_job(
     )
     session.add(job)
     session.flush()
-    add_event(session=session, job_id=job.id, kind="status", data={"status": "queued"})
+    add_event(session=session, job_id=job.id, kind="status", data={"status": JobStatus.QUEUED})
     return job
 
 
@@ -129,9 +128,9 @@ def claim_job(
     now = utcnow()
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(False))
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED, Job.cancel_requested.is_(False))
         .values(
-            status="running",
+            status=JobStatus.RUNNING,
             lease_owner=worker,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             heartbeat_at=now,
@@ -147,7 +146,7 @@ def claim_job(
         # a client following the events sees each attempt begin (and where it resumes)
         add_event(session=session, job_id=job_id, kind="status", data=_running_data(job))
         return Claim(ClaimOutcome.CLAIMED, job)
-    if job.status == "running" and job.lease_expires_at is not None:
+    if job.status == JobStatus.RUNNING and job.lease_expires_at is not None:
         return Claim(ClaimOutcome.BUSY, job, _seconds_until(job.lease_expires_at, now))
     return Claim(ClaimOutcome.DONE, job)
 
@@ -160,9 +159,9 @@ def reap_lost(*, session: Session, job_id: str, max_attempts: int = MAX_ATTEMPTS
     # One conditional UPDATE: of a sweeper and a claiming worker, only one counts the loss.
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "running", Job.lease_expires_at < now)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING, Job.lease_expires_at < now)
         .values(
-            status="queued",
+            status=JobStatus.QUEUED,
             lease_owner=None,
             lease_expires_at=None,
             eta_seconds=None,
@@ -175,11 +174,11 @@ def reap_lost(*, session: Session, job_id: str, max_attempts: int = MAX_ATTEMPTS
     job = session.get_one(Job, job_id, populate_existing=True)
     if job.cancel_requested:
         # its runner died after a cancel was asked for: nobody will run it again
-        _finish(session, job, "cancelled", error=None, metrics=None)
+        _finish(session, job, JobStatus.CANCELLED, error=None, metrics=None)
     elif job.lost_attempts >= max_attempts:
-        _finish(session, job, "failed", error=_worker_lost(job.lost_attempts), metrics=None)
+        _finish(session, job, JobStatus.FAILED, error=_worker_lost(job.lost_attempts), metrics=None)
     else:
-        data = {"status": "queued", "reason": "worker_lost", "attempt": job.attempts}
+        data = {"status": JobStatus.QUEUED, "reason": "worker_lost", "attempt": job.attempts}
         add_event(session=session, job_id=job_id, kind="status", data=data)
     return job
 
@@ -193,7 +192,7 @@ def _worker_lost(lost: int) -> dict[str, str]:
 
 
 def _running_data(job: Job) -> dict[str, Any]:
-    data = {"status": "running", "attempt": job.attempts, "worker": job.lease_owner}
+    data = {"status": JobStatus.RUNNING, "attempt": job.attempts, "worker": job.lease_owner}
     if job.attempts > 1:
         # this attempt restarts from the last saved state, maybe before the epoch the last
         # one reported: say where that one got, rather than let progress run backwards
@@ -207,7 +206,7 @@ def _seconds_until(when: datetime, now: datetime) -> float:
 
 def _held(job_id: str, worker: str) -> Any:
     """The WHERE clause of an update only the lease holder may make."""
-    return and_(Job.id == job_id, Job.lease_owner == worker, Job.status == "running")
+    return and_(Job.id == job_id, Job.lease_owner == worker, Job.status == JobStatus.RUNNING)
 
 
 def heartbeat(*, session: Session, job_id: str, worker: str, lease_seconds: float) -> bool:
@@ -230,12 +229,12 @@ def record_progress(
     session: Session,
     job_id: str,
     worker: str,
-    progress: dict[str, Any],
+    progress: JobProgress,
     lease_seconds: float,
 ) -> bool:
     """Write progress to the job row and its history; returns whether a cancel was asked."""
     now = utcnow()
-    columns = {k: progress[k] for k in ("epoch", "epochs", "fraction", "loss", "eta_seconds")}
+    columns = progress.columns()
     row = session.execute(
         update(Job)
         .where(_held(job_id, worker))
@@ -247,7 +246,7 @@ def record_progress(
     ).first()
     if row is None:
         raise LeaseLost(job_id)
-    add_event(session=session, job_id=job_id, kind="progress", data=progress)
+    add_event(session=session, job_id=job_id, kind="progress", data=progress.event())
     outbox.on_progress(session=session, job_id=job_id, webhook=row[1])
     return bool(row[0])
 
@@ -262,7 +261,7 @@ def finish_job(
     session: Session,
     job_id: str,
     worker: str,
-    status: str,
+    status: JobStatus,
     metrics: dict[str, Any] | None = None,
     error: dict[str, str] | None = None,
 ) -> Job:
@@ -274,8 +273,8 @@ def finish_job(
     job = session.scalar(select(Job).where(_held(job_id, worker)).with_for_update())
     if job is None:
         raise LeaseLost(job_id)
-    if status == "succeeded" and job.cancel_requested:
-        status, metrics = "cancelled", None
+    if status == JobStatus.SUCCEEDED and job.cancel_requested:
+        status, metrics = JobStatus.CANCELLED, None
     _finish(session, job, status, error=error, metrics=metrics)
     return job
 
@@ -283,7 +282,7 @@ def finish_job(
 def _finish(
     session: Session,
     job: Job,
-    status: str,
+    status: JobStatus,
     *,
     error: dict[str, str] | None,
     metrics: dict[str, Any] | None,
@@ -293,7 +292,7 @@ def _finish(
     job.lease_owner = None
     job.lease_expires_at = None
     job.eta_seconds = None
-    if status == "succeeded":
+    if status == JobStatus.SUCCEEDED:
         job.fraction = 1.0
     if metrics is not None:
         job.metrics = metrics
@@ -315,7 +314,7 @@ def request_cancel(*, session: Session, owner_id: str | None, job_id: str) -> Jo
     # One UPDATE per state, so a job that starts running meanwhile is caught by the second;
     # the row lock it takes means the worker's next progress write sees the flag.
     flagged_from = None
-    for status in ("queued", "running"):
+    for status in (JobStatus.QUEUED, JobStatus.RUNNING):
         result = session.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == status)
@@ -326,10 +325,10 @@ def request_cancel(*, session: Session, owner_id: str | None, job_id: str) -> Jo
             flagged_from = status
             break
     job = session.get_one(Job, job_id, populate_existing=True)
-    if flagged_from == "queued":
+    if flagged_from == JobStatus.QUEUED:
         # Nobody has claimed it (the claim skips flagged jobs), so it ends here.
-        _finish(session, job, "cancelled", error=None, metrics=None)
-    elif flagged_from == "running":
+        _finish(session, job, JobStatus.CANCELLED, error=None, metrics=None)
+    elif flagged_from == JobStatus.RUNNING:
         add_event(session=session, job_id=job_id, kind="status", data={"cancel": True})
         # its worker is gone (the lease ran out): nobody would see the flag, so it ends now
         # (the same row object, in the session's identity map, is updated)
@@ -359,7 +358,10 @@ def list_events(
 
 def _stale(now: datetime) -> Any:
     """Nobody runs it: queued, or running under a lease that ran out."""
-    return or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires_at < now))
+    return or_(
+        Job.status == JobStatus.QUEUED,
+        and_(Job.status == JobStatus.RUNNING, Job.lease_expires_at < now),
+    )
 
 
 def _unsent_since(cutoff: datetime) -> Any:
@@ -393,7 +395,7 @@ def release_job(*, session: Session, job_id: str, worker: str, reason: str) -> b
         update(Job)
         .where(_held(job_id, worker))
         .values(
-            status="queued",
+            status=JobStatus.QUEUED,
             lease_owner=None,
             lease_expires_at=None,
             eta_seconds=None,
@@ -404,7 +406,10 @@ def release_job(*, session: Session, job_id: str, worker: str, reason: str) -> b
     if getattr(result, "rowcount", 0) != 1:
         return False
     add_event(
-        session=session, job_id=job_id, kind="status", data={"status": "queued", "reason": reason}
+        session=session,
+        job_id=job_id,
+        kind="status",
+        data={"status": JobStatus.QUEUED, "reason": reason},
     )
     return True
 
@@ -414,6 +419,6 @@ def fail_unstarted(*, session: Session, job_id: str, error: dict[str, str]) -> J
     job = session.get(Job, job_id, populate_existing=True)
     if job is None:
         raise NotFound("job", job_id)
-    if job.status == "queued":
-        _finish(session, job, "failed", error=error, metrics=None)
+    if job.status == JobStatus.QUEUED:
+        _finish(session, job, JobStatus.FAILED, error=error, metrics=None)
     return job

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
+from core.job_states import JobStatus, JobType
 from core.query import owned, page
 from core.tables import Job, TrainedModel
 
@@ -55,12 +56,12 @@ def usable_model(*, session: Session, owner_id: str | None, model_id: str) -> Tr
     except NotFound:
         training = session.scalar(
             select(Job).where(
-                Job.type == "train", Job.model_id == model_id, owned(Job.owner_id, owner_id)
+                Job.type == JobType.TRAIN, Job.model_id == model_id, owned(Job.owner_id, owner_id)
             )
         )
         if training is None:
             raise
-        if training.status in ("failed", "cancelled"):
+        if training.status in (JobStatus.FAILED, JobStatus.CANCELLED):
             raise Conflict(
                 f"model {model_id} will never be ready: its training job {training.id} "
                 f"{training.status}",

@@ -14,7 +14,7 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.jobs import TERMINAL
+from core.job_states import TERMINAL
 from core.storage import Leftover, Store
 from core.tables import Artifact, Job, Video
 

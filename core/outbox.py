@@ -11,12 +11,17 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.job_states import JobStatus
 from core.tables import Job, WebhookDelivery, utcnow
 
 EVENTS = ("completed", "failed", "cancelled", "progress")
 DEFAULT_EVENTS = ("completed", "failed", "cancelled")
 # a job's terminal status -> the webhook event it raises
-STATUS_EVENTS = {"succeeded": "completed", "failed": "failed", "cancelled": "cancelled"}
+STATUS_EVENTS: dict[str, str] = {
+    JobStatus.SUCCEEDED: "completed",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELLED: "cancelled",
+}
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,11 @@ from typing import Any, Protocol
 from celery import Celery
 from kombu import Queue
 
+from core.job_states import JobType
 from core.settings import Settings
 
 log = logging.getLogger("dyngen.queue")
-TASK_NAMES = {
-    "train": "dyngen.train",
-    "synthesize": "dyngen.synthesize",
-    "animate": "dyngen.animate",
-}
+TASK_NAMES: dict[str, str] = {kind: f"dyngen.{kind.value}" for kind in JobType}
 
 
 class JobQueue(Protocol):

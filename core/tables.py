@@ -20,6 +20,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from core.job_states import JobStatus
+
 ID = String(40)
 
 
@@ -92,7 +94,7 @@ class Job(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     owner_id: Mapped[str | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
     type: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value, index=True)
     # inputs: a train job names videos and the model it will create; a synthesize job, a model
     video_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     mask: Mapped[dict[str, Any] | None] = mapped_column(default=None)

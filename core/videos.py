@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, NotFound
+from core.job_states import ACTIVE
 from core.query import owned, page
 from core.tables import Job, Video
 
@@ -77,7 +78,7 @@ def delete_video(*, session: Session, owner_id: str | None, video_id: str) -> st
     """
     video = get_video(session=session, owner_id=owner_id, video_id=video_id)
     active = session.scalars(
-        select(Job).where(owned(Job.owner_id, owner_id), Job.status.in_(("queued", "running")))
+        select(Job).where(owned(Job.owner_id, owner_id), Job.status.in_(ACTIVE))
     )
     for job in active:
         mask_video = (job.mask or {}).get("video_id")

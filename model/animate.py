@@ -26,7 +26,7 @@ from model.metrics import psnr
 from model.outputs import SynthesisResult, describe, write_json
 from model.residual import ResidualSampler
 from model.synthesis import SynthesisRecorder, record_chunks
-from model.video_io import to_tensor_scale, to_uint8
+from model.video_frames import to_tensor_scale, to_uint8
 
 FIT_STREAM = 4099  # restarts draw from a stream of their own, apart from the rollout's noise
 

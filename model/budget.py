@@ -33,7 +33,7 @@ X264_FRAMES = 60
 X264_OVERHEAD = 8 * 1024**2
 # Per gif frame: one palettised byte a pixel plus PIL's image object and palette
 GIF_FRAME_OVERHEAD = 2048
-QUALITY_VIDEOS, QUALITY_MULTIPLE = 2, 4  # as model/pipeline.py's quality report
+QUALITY_VIDEOS, QUALITY_MULTIPLE = 2, 4  # as model/report.py's quality report
 
 
 @dataclass(frozen=True)

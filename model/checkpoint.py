@@ -44,7 +44,7 @@ class Checkpoint:
     ) -> Iterator[np.ndarray]:
         """uint8 syntheses (V, L, S, S, 3), chunk after chunk (model/sampler.py)."""
         from model.sampler import sample_chunks
-        from model.video_io import to_uint8
+        from model.video_frames import to_uint8
 
         for chunk in sample_chunks(self, config, seed=seed, device=device):
             yield to_uint8(chunk.cpu().numpy())
@@ -57,7 +57,7 @@ class Checkpoint:
         """The training clips decoded from the stored chains (the file's, or those of the
         resume state beside `source`): uint8 (N, T, S, S, 3); None without chains."""
         from model.evaluation import reconstruct, stored_chains
-        from model.video_io import to_uint8
+        from model.video_frames import to_uint8
 
         chains = stored_chains(source, self)
         return None if chains is None else to_uint8(reconstruct(self, chains).cpu().numpy())

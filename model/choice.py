@@ -11,7 +11,7 @@ import numpy as np
 
 from model.evaluation import read_clip, synthesize
 from model.quality import scores
-from model.video_io import ClipSettings
+from model.video_frames import ClipSettings
 
 # Each candidate is scored on AUTO_DRAWS reports of AUTO_VIDEOS syntheses (their own seeds and
 # patch draws), 4x the training length: one report of two syntheses scatters by up to a

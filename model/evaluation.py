@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from model.config import RESUME_FILE
-from model.video_io import ClipSettings
+from model.video_frames import ClipSettings
 
 if TYPE_CHECKING:
     from model.methods import TrainedModel
@@ -19,7 +19,8 @@ def read_clip(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The training clip as training read it, and up to `held_out_max` frames after it."""
     from model.errors import VideoError
-    from model.video_io import probe_video, read_clips, stream_info
+    from model.video_decode import probe_video, stream_info
+    from model.video_frames import read_clips
 
     last = settings.start + settings.every * (settings.frames - 1)  # last training frame
 

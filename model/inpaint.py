@@ -9,9 +9,10 @@ import numpy as np
 
 from model.config import TrainConfig
 from model.inpaint_config import MAX_DEFAULT_FRAMES, inpaint_config
-from model.outputs import OutputFile, describe
-from model.pipeline import TrainResult, fit_to_videos, frame_count
-from model.video_io import read_clips, read_video, write_grid, write_video
+from model.outputs import OutputFile, TrainResult, describe
+from model.training_data import fit_to_videos, frame_count
+from model.video_frames import read_clips, read_video
+from model.video_writers import write_grid, write_video
 
 
 def with_inpaint_defaults(config: TrainConfig, video: Path) -> TrainConfig:
@@ -36,7 +37,7 @@ def side_by_side(video: Path, recovered: Path, config: TrainConfig, out: Path) -
 
 
 def _fps(path: Path) -> float:
-    from model.video_io import stream_info
+    from model.video_decode import stream_info
 
     return stream_info(path).fps or 25.0
 

@@ -396,7 +396,7 @@ def _read_npy(path: Path) -> np.ndarray:
 
 def _read_mask_video(path: Path, size: int, resize: str) -> tuple[np.ndarray, tuple[int, int, int]]:
     """A video where white pixels are occluded -> (T, S, S) bool and its (T, H, W) shape."""
-    from model.video_io import iter_frames
+    from model.video_decode import iter_frames
 
     # Each plane is resized as it is decoded: T full-size planes of a 4K mask video would
     # not fit in memory, T planes of the training size do.

@@ -24,10 +24,11 @@ import torch
 from model.config import METHOD_MODULES, SynthesisConfig
 from model.errors import CheckpointError
 from model.stored import read_metadata
-from model.video_io import ClipSettings
+from model.video_frames import ClipSettings
 
 if TYPE_CHECKING:
-    from model.pipeline import TrainingRun, TrainResult
+    from model.outputs import TrainResult
+    from model.training import TrainingRun
 
 
 class TrainedModel(Protocol):

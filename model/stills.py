@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from model.errors import VideoError, VideoTooLarge
-from model.video_io import read_video, square_frame
+from model.video_frames import read_video, square_frame
 
 STILL_FORMATS = ("PNG", "JPEG", "WEBP")
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

@@ -13,7 +13,7 @@ from model.config import SynthesisConfig
 from model.device import resolve_device
 from model.methods import load_model
 from model.outputs import OutputFile, SynthesisResult, describe, write_json
-from model.video_io import open_writer, write_grid
+from model.video_writers import open_writer, write_grid
 
 
 def frame_chunks(

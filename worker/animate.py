@@ -7,11 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from core import budget
+from core import admission
 from core.db import session_scope
 from model.animate_config import SOURCE_FRAME
+from worker.inputs import fetch_video, job_video, model_checkpoint
 from worker.progress import Reporter
-from worker.runner import Run, _checkpoint, _video, _video_path, publish_videos
+from worker.runner import Run, publish_videos
 
 
 def run_animate(run: Run, reporter: Reporter) -> None:
@@ -24,11 +25,10 @@ def run_animate(run: Run, reporter: Reporter) -> None:
     frame = stored.pop(SOURCE_FRAME, None)
     config = AnimateConfig.model_validate(stored)
     with session_scope(run.sessions) as session:
-        checkpoint, model_fields = _checkpoint(run, session)
-        source = _video_path(run, _video(run, session, run.job.video_ids[0]))
+        checkpoint, model_fields = model_checkpoint(run, session)
+        source = fetch_video(run, job_video(run, session, run.job.video_ids[0]))
     model_config = TrainConfig.model_validate(model_fields)
-    costly = config.budget_synthesis(model_config.chunk_length)
-    budget.check_budget(budget.synthesis_estimate(model_fields, costly), run.settings)
+    admission.plan_animate_job(model_config=model_fields, config=config, settings=run.settings)
     still = _read_still(source, frame, model_config.image_size, model_config.resize, run)
     result = animate_image(
         checkpoint,

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import jobs
 from core.db import session_scope
+from core.progress import JobProgress
 from core.settings import Settings
 from core.tables import utcnow
 from model.errors import Cancelled
 from worker import health, shutdown
 
-if TYPE_CHECKING:  # model.pipeline imports torch; the worker loads it only inside a task
-    from model.pipeline import EpochReport
+if TYPE_CHECKING:  # model.training imports torch; the worker loads it only inside a task
+    from model.training import EpochReport
 
 log = logging.getLogger("dyngen.worker")
 T = TypeVar("T")
@@ -29,13 +29,6 @@ T = TypeVar("T")
 # epoch a few seconds, never the job (the lease outlives the retries).
 WRITE_ATTEMPTS = 4
 FIRST_RETRY_SECONDS = 0.5
-
-
-def finite(value: float | None) -> float | None:
-    """JSON (and PostgreSQL) have no NaN or infinity: those become null."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 class Reporter:
@@ -113,7 +106,7 @@ class Reporter:
         health.job_alive()
         return flag
 
-    def _record_once(self, progress: dict[str, Any]) -> bool:
+    def _record_once(self, progress: JobProgress) -> bool:
         with session_scope(self.sessions) as session:
             flag = jobs.record_progress(
                 session=session,
@@ -125,8 +118,7 @@ class Reporter:
         health.job_alive()
         return flag
 
-    def _write(self, progress: dict[str, Any]) -> None:
-        progress = progress | {"attempt": self.attempt}
+    def _write(self, progress: JobProgress) -> None:
         try:
             # A missed progress line is no reason to lose hours of training: after the
             # retries, training goes on and the next epoch writes again.
@@ -142,32 +134,11 @@ class Reporter:
 
     def on_epoch(self, report: EpochReport) -> None:
         """Record one finished epoch (and learn, in the same round trip, of a cancel)."""
-        self._write(
-            {
-                "epoch": report.epoch,
-                "epochs": report.epochs,
-                "fraction": report.epoch / max(report.epochs, 1),
-                "loss": finite(report.loss),
-                "eta_seconds": finite(report.eta_seconds),
-                "mse": finite(report.mse),
-                "psnr": finite(report.psnr),
-                "seconds": finite(report.seconds),
-            }
-        )
+        self._write(JobProgress.after_epoch(report, self.attempt))
 
     def on_frames(self, done: int, total: int) -> None:
         """Record synthesis progress; stops the run if a cancel was asked for."""
-        self._write(
-            {
-                "epoch": None,
-                "epochs": None,
-                "fraction": done / max(total, 1),
-                "loss": None,
-                "eta_seconds": None,
-                "frames": done,
-                "of_frames": total,
-            }
-        )
+        self._write(JobProgress.in_frames(done, total, self.attempt))
         if self.should_stop():
             raise Cancelled(f"stopped after {done} of {total} frames")
 

@@ -15,26 +15,28 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import budget, jobs, models
+from core import admission, jobs, models
 from core.artifacts import Publication
 from core.db import session_factory, session_scope
-from core.errors import NotFound, ServiceError
+from core.errors import ServiceError
+from core.job_states import TERMINAL, JobStatus, JobType
 from core.queue import CeleryQueue
-from core.settings import Settings, mask_limits
+from core.settings import Settings
 from core.storage import StorageUnavailable, Store
 from core.stores import open_store
-from core.tables import Job, Video
+from core.tables import Job
 from worker import shutdown, threads
 from worker.checkpoints import CheckpointPublisher
+from worker.inputs import (
+    MissingInput,
+    fetch_video,
+    job_mask,
+    model_checkpoint,
+    training_inputs,
+)
 from worker.progress import Reporter
 
 log = logging.getLogger("dyngen.worker")
-
-
-class MissingInput(Exception):
-    """Something the job names (a video, a model) was deleted after the job was created."""
-
-    code = "missing_input"
 
 
 @dataclass
@@ -70,7 +72,7 @@ def run_job(job_id: str, settings: Settings) -> jobs.Claim:
             max_attempts=settings.max_attempts,
         )
     if claim.outcome is not jobs.ClaimOutcome.CLAIMED or claim.job is None:
-        if claim.job is not None and claim.job.status in jobs.TERMINAL:
+        if claim.job is not None and claim.job.status in TERMINAL:
             # e.g. its last worker died and it was just ended: nothing will resume it
             store.drop_job_files(job_id)
         log.info("job %s: %s, not running it", job_id, claim.outcome.value)
@@ -100,9 +102,9 @@ def _execute(run: Run) -> None:
     )
     with reporter:
         try:
-            if run.job.type == "train":
+            if run.job.type == JobType.TRAIN:
                 _train(run, reporter)
-            elif run.job.type == "animate":
+            elif run.job.type == JobType.ANIMATE:
                 from worker.animate import run_animate
 
                 run_animate(run, reporter)
@@ -114,10 +116,12 @@ def _execute(run: Run) -> None:
             _stopped(run, reporter)
         except StorageUnavailable as err:
             log.warning("job %s failed: %s", run.job.id, err)
-            _end(run, "failed", error={"code": "storage_error", "message": err.message})
+            _end(run, JobStatus.FAILED, error={"code": "storage_error", "message": err.message})
         except (DyngenError, MissingInput, ServiceError) as err:
             log.info("job %s failed: %s", run.job.id, err)
-            _end(run, "failed", error={"code": err.code, "message": public_message(run, err)})
+            _end(
+                run, JobStatus.FAILED, error={"code": err.code, "message": public_message(run, err)}
+            )
         except (OperationalError, InterfaceError) as err:
             # The database went away: the job can't be marked anything. It keeps its lease
             # and resume state; once the lease runs out the sweeper sends it again.
@@ -134,9 +138,9 @@ def _stopped(run: Run, reporter: Reporter) -> None:
         limit = run.settings.job_timeout_seconds
         message = f"the job ran longer than the deployment's limit of {limit:g} s"
         log.info("job %s failed: %s", run.job.id, message)
-        _end(run, "failed", error={"code": "job_timeout", "message": message})
+        _end(run, JobStatus.FAILED, error={"code": "job_timeout", "message": message})
     elif reporter.cancelled.is_set() or not shutdown.requested():
-        _end(run, "cancelled")
+        _end(run, JobStatus.CANCELLED)
     else:
         _give_back(run)
 
@@ -167,11 +171,11 @@ def _failed_unexpectedly(run: Run, err: Exception) -> None:
             "the job ran out of memory; try a smaller image_size, frames, chunk_length or "
             "base_channels, or a worker with more memory"
         )
-        _end(run, "failed", error={"code": "out_of_memory", "message": message})
+        _end(run, JobStatus.FAILED, error={"code": "out_of_memory", "message": message})
         return
     log.exception("job %s: unexpected error", run.job.id)
     message = f"the worker failed unexpectedly ({type(err).__name__}); see its log"
-    _end(run, "failed", error={"code": "internal_error", "message": message})
+    _end(run, JobStatus.FAILED, error={"code": "internal_error", "message": message})
 
 
 def _out_of_memory(err: Exception) -> bool:
@@ -183,7 +187,7 @@ def _out_of_memory(err: Exception) -> bool:
     return isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
 
 
-def _end(run: Run, status: str, error: dict[str, str] | None = None) -> None:
+def _end(run: Run, status: JobStatus, error: dict[str, str] | None = None) -> None:
     try:
         with session_scope(run.sessions) as session:
             jobs.finish_job(
@@ -205,56 +209,22 @@ def public_message(run: Run, err: Exception) -> str:
     return text.replace(str(run.store.root), "storage")
 
 
-def _video(run: Run, session: Session, video_id: str) -> Video:
-    video = session.get(Video, video_id)
-    if video is None or video.owner_id != run.job.owner_id:
-        raise MissingInput(f"video {video_id} was deleted after the job was created")
-    return video
-
-
-def _video_path(run: Run, video: Video) -> Path:
-    try:
-        path = run.store.fetch(video.storage_key, run.work_dir)
-    except FileNotFoundError:  # an object store's; a local one's model/ reports itself
-        raise MissingInput(f"the stored file of {video.kind} {video.id} is missing") from None
-    run.names[str(path)] = f"{video.kind} {video.id}"
-    return path
-
-
-def _mask(run: Run, mask_file: Video | None) -> Any:
-    from model.masks import FileMask, MissingFramesMask, RegionsMask
-
-    spec = run.job.mask
-    if spec is None:
-        return None
-    if mask_file is not None:
-        # read under the limits the upload was checked against
-        limits = mask_limits(run.settings)
-        return FileMask(
-            path=str(_video_path(run, mask_file)),
-            max_bytes=limits.max_bytes,
-            max_frames=limits.max_frames,
-            max_side=limits.max_side,
-        )
-    cls = MissingFramesMask if spec["kind"] == "missing_frames" else RegionsMask
-    return cls.model_validate(spec)
-
-
 def _train(run: Run, reporter: Reporter) -> None:
     from model.config import TrainConfig
-    from model.pipeline import train_model
+    from model.training import train_model
 
-    config = TrainConfig.model_validate(run.job.config)
-    spec = run.job.mask
     with session_scope(run.sessions) as session:
-        rows = [_video(run, session, v) for v in run.job.video_ids]
-        mask_file = None
-        if spec is not None and spec["kind"] == "upload":
-            mask_file = _video(run, session, spec["video_id"])
-    # checked again here: the API that queued it may have had other limits than this worker
-    budget.check_budget(budget.train_estimate(config, rows, spec, mask_file), run.settings)
-    videos = [_video_path(run, v) for v in rows]
-    mask = _mask(run, mask_file)
+        rows, mask_file = training_inputs(run, session)
+    # planned again here: the API that queued it may have had other limits than this worker
+    config = admission.plan_train_job(
+        config=TrainConfig.model_validate(run.job.config),
+        sources=rows,
+        mask=run.job.mask,
+        mask_file=mask_file,
+        settings=run.settings,
+    )
+    videos = [fetch_video(run, v) for v in rows]
+    mask = job_mask(run, mask_file)
     resume = run.store.resume_path(run.job.id)
     result = train_model(
         config,
@@ -275,6 +245,12 @@ def _train(run: Run, reporter: Reporter) -> None:
         from model.inpaint import add_side_by_side
 
         add_side_by_side(result, config, videos, run.work_dir)
+    _publish_training(run, result)
+
+
+def _publish_training(run: Run, result: Any) -> None:
+    """Finish the job with the training's metrics and publish its files and its model with
+    it, then drop the job's scratch."""
     metrics = jsonable(
         {**result.metrics, "warnings": result.warnings, "torch_threads": threads.current()}
     )
@@ -285,10 +261,10 @@ def _train(run: Run, reporter: Reporter) -> None:
             session=session,
             job_id=run.job.id,
             worker=run.worker,
-            status="succeeded",
+            status=JobStatus.SUCCEEDED,
             metrics=metrics,
         )
-        if job.status == "succeeded":  # not cancelled at the last moment
+        if job.status == JobStatus.SUCCEEDED:  # not cancelled at the last moment
             checkpoint_id = None
             for output in result.files:
                 artifact = _store_output(run, session, publication, output)
@@ -317,8 +293,8 @@ def _synthesize(run: Run, reporter: Reporter) -> None:
 
     config = SynthesisConfig.model_validate(run.job.config)
     with session_scope(run.sessions) as session:
-        checkpoint, model_config = _checkpoint(run, session)
-    budget.check_budget(budget.synthesis_estimate(model_config, config), run.settings)
+        checkpoint, model_config = model_checkpoint(run, session)
+    admission.plan_synthesis_job(model_config=model_config, config=config, settings=run.settings)
     result = synthesize_videos(
         checkpoint,
         config,
@@ -338,52 +314,13 @@ def publish_videos(run: Run, result: Any) -> None:
             session=session,
             job_id=run.job.id,
             worker=run.worker,
-            status="succeeded",
+            status=JobStatus.SUCCEEDED,
             metrics=jsonable(result.metrics),
         )
-        if job.status == "succeeded":  # not cancelled at the last moment
+        if job.status == JobStatus.SUCCEEDED:  # not cancelled at the last moment
             for output in result.files:
                 _store_output(run, session, publication, output)
     run.store.drop_job_files(run.job.id)
-
-
-def _checkpoint(run: Run, session: Session) -> tuple[Path, dict[str, Any]]:
-    """The model's checkpoint file and the config it was trained with."""
-    from core.tables import Artifact
-
-    if run.job.checkpoint_id is not None:
-        return _intermediate(run, session, run.job.checkpoint_id)
-    assert run.job.model_id is not None, "a synthesize job names its model"
-    try:
-        model = models.get_model(
-            session=session, owner_id=run.job.owner_id, model_id=run.job.model_id
-        )
-    except NotFound:
-        raise MissingInput(f"model {run.job.model_id} no longer exists") from None
-    artifact = session.get_one(Artifact, model.checkpoint_id)
-    path = run.store.fetch(artifact.storage_key, run.work_dir)
-    run.names[str(path)] = f"model {model.id}"
-    return path, model.config
-
-
-def _intermediate(run: Run, session: Session, artifact_id: str) -> tuple[Path, dict[str, Any]]:
-    """A training's intermediate checkpoint file and that training's config."""
-    from core.tables import Artifact
-
-    artifact = session.get(Artifact, artifact_id)
-    if artifact is None or artifact.owner_id != run.job.owner_id:
-        raise MissingInput(
-            f"checkpoint {artifact_id} no longer exists (a training keeps only its newest few)"
-        )
-    # a copy: the running training may prune the original while this job samples from it
-    path = run.work_dir / "input" / artifact.filename
-    path.parent.mkdir(exist_ok=True)
-    try:
-        shutil.copyfile(run.store.fetch(artifact.storage_key, run.work_dir), path)
-    except FileNotFoundError:
-        raise MissingInput(f"checkpoint {artifact_id} no longer exists") from None
-    run.names[str(path)] = f"checkpoint {artifact_id}"
-    return path, session.get_one(Job, artifact.job_id).config
 
 
 def _store_output(run: Run, session: Session, publication: Publication, output: Any) -> Any:

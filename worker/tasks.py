@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core.job_states import JobType
+from core.queue import TASK_NAMES
 from core.settings import get_settings
 from worker.app import app
 from worker.runner import run_job
@@ -13,19 +15,19 @@ def _run(job_id: str) -> str:
     return run_job(job_id, get_settings()).outcome.value
 
 
-@app.task(name="dyngen.train")
+@app.task(name=TASK_NAMES[JobType.TRAIN])
 def train(job_id: str) -> str:
     """Run a training job."""
     return _run(job_id)
 
 
-@app.task(name="dyngen.synthesize")
+@app.task(name=TASK_NAMES[JobType.SYNTHESIZE])
 def synthesize(job_id: str) -> str:
     """Run a synthesis job."""
     return _run(job_id)
 
 
-@app.task(name="dyngen.animate")
+@app.task(name=TASK_NAMES[JobType.ANIMATE])
 def animate(job_id: str) -> str:
     """Run an animation job (a still image brought to life)."""
     return _run(job_id)

@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 
 from api.deps import Services
 from api.schemas import AnimateJobCreate
-from core import budget, jobs, models, videos
+from core import admission, jobs, models, videos
 from core.errors import Invalid
+from core.job_states import JobType
 from core.tables import Job, TrainedModel, Video
 from model.animate_config import SOURCE_FRAME
 
@@ -18,35 +19,25 @@ def create_animate_job(
     body: AnimateJobCreate, owner_id: str | None, services: Services, session: Session
 ) -> Job:
     """A queued animation job, once its model and its still check out."""
-    _check_length(body, services)
     model = models.usable_model(session=session, owner_id=owner_id, model_id=body.model_id)
     _check_animatable(model)
     source = videos.get_video(session=session, owner_id=owner_id, video_id=body.source_id)
     _check_source(body, source)
-    costly = body.config.budget_synthesis(int(model.config.get("chunk_length", 30)))
-    budget.check_budget(budget.synthesis_estimate(model.config, costly), services.settings)
+    admission.plan_animate_job(
+        model_config=model.config, config=body.config, settings=services.settings
+    )
     config: dict[str, Any] = body.config.model_dump(mode="json")
     if body.frame is not None:
         config[SOURCE_FRAME] = body.frame
     return jobs.create_job(
         session=session,
         owner_id=owner_id,
-        type="animate",
+        type=JobType.ANIMATE,
         config=config,
         seed=body.config.seed,
         video_ids=[source.id],
         model_id=body.model_id,
     )
-
-
-def _check_length(body: AnimateJobCreate, services: Services) -> None:
-    limit = services.settings.max_synthesis_frames
-    if body.config.num_videos * body.config.frames > limit:
-        raise Invalid(
-            f"config.frames: num_videos x frames may be at most {limit} on this server",
-            code="limit_exceeded",
-            details=[{"field": "config.frames"}],
-        )
 
 
 def _check_animatable(model: TrainedModel) -> None:

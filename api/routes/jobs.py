@@ -9,7 +9,7 @@ import re
 import time
 import weakref
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.responses import StreamingResponse
@@ -23,8 +23,6 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Caller, CallerDep, Services, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.idempotency import IdempotencyKeyHeader, run_once
-from api.inpaint import with_purpose_defaults
-from api.job_masks import check_box_frames_fit
 from api.quotas import Slot
 from api.routes.animate import create_animate_job
 from api.routes.common import Cursor, Limit, PathId
@@ -39,14 +37,12 @@ from api.schemas import (
     TrainJobCreate,
 )
 from api.webhooks import checked_webhook
-from core import budget, checkpoints, deletion, jobs, models, videos
+from core import admission, deletion, jobs
 from core.artifacts import job_artifacts
 from core.db import session_scope
-from core.errors import Invalid
+from core.job_states import TERMINAL, JobStatus, JobType
 from core.job_view import job_json
-from core.tables import Artifact, Job, Video
-from model.errors import MaskError
-from model.masks import ClipWindow, check_mask_fits
+from core.tables import Artifact, Job
 
 log = logging.getLogger("dyngen.api")
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -83,109 +79,6 @@ def _job_read(job: Job, artifacts: list[Artifact]) -> JobRead:
     return JobRead.model_validate(job_json(job, artifacts))
 
 
-def _too_big(field: str, message: str) -> Invalid:
-    return Invalid(f"{field}: {message}", code="limit_exceeded", details=[{"field": field}])
-
-
-def _fit_to_videos(body: TrainJobCreate, sources: list[Video]) -> TrainJobCreate:
-    """An unset config.frames shrinks to the shortest video (the job stores what it runs)."""
-    config = body.config.fit_to_length(min(video.frames for video in sources))
-    return body if config is body.config else body.model_copy(update={"config": config})
-
-
-def _check_train(
-    body: TrainJobCreate, owner_id: str | None, services: Services, session: Session
-) -> TrainJobCreate:
-    """The body as the job will run it (frames fitted), once everything in it checks out."""
-    limits = services.settings
-    sources = []
-    for video_id in body.video_ids:
-        video = videos.get_video(session=session, owner_id=owner_id, video_id=video_id)
-        if video.kind != "video":
-            raise Invalid(
-                f"video_ids: {video_id} is a {video.kind} file, not a video",
-                code="not_a_video",
-                details=[{"field": "video_ids", "id": video_id}],
-            )
-        sources.append(video)
-    body = _fit_to_videos(with_purpose_defaults(body, sources), sources)
-    # checked once the purpose's defaults are in
-    if body.config.epochs > limits.max_epochs:
-        raise _too_big("config.epochs", f"this server runs at most {limits.max_epochs} epochs")
-    for video in sources:
-        _check_length(body, video.id, video.frames)
-    check_box_frames_fit(body, sources)
-    mask_file = None
-    if body.mask is not None and body.mask.kind == "upload":
-        mask_file = videos.get_video(
-            session=session, owner_id=owner_id, video_id=body.mask.video_id
-        )
-        if mask_file.kind == "image":
-            raise Invalid(
-                f"mask.video_id: {mask_file.id} is a still image, not a mask",
-                code="mask_mismatch",
-                details=[{"field": "mask.video_id", "id": mask_file.id}],
-            )
-        _check_mask_fits(body, mask_file, sources[0])
-    spec = None if body.mask is None else body.mask.model_dump(mode="json")
-    estimate = budget.train_estimate(body.config, sources, spec, mask_file)
-    budget.check_budget(estimate, services.settings)
-    return body
-
-
-def _check_mask_fits(body: TrainJobCreate, mask: Video, source: Video) -> None:
-    """Refuse now a mask upload whose shape the worker could not fit to the training clip."""
-    try:
-        check_mask_fits(
-            f"mask.video_id {mask.id}",
-            (mask.frames, mask.height, mask.width),
-            frames=ClipWindow(body.config.frames, body.config.start, body.config.every),
-            # the worker crops a non-square mask like the first training video
-            source_size=(source.width, source.height),
-        )
-    except MaskError as err:
-        raise Invalid(
-            str(err),
-            code="mask_mismatch",
-            details=[{"field": "mask.video_id", "id": mask.id}],
-        ) from None
-
-
-def _check_length(body: TrainJobCreate, video_id: str, frames: int) -> None:
-    """Refuse now what the worker would fail on: a clip shorter than the frames asked for."""
-    config = body.config
-    needed = config.start + config.every * (config.frames - 1) + 1
-    if frames < needed:
-        raise Invalid(
-            f"config.frames: video {video_id} has {frames} frames, but start {config.start}, "
-            f"every {config.every} and frames {config.frames} need {needed}",
-            code="video_too_short",
-            details=[{"field": "config.frames", "id": video_id, "frames": frames}],
-        )
-
-
-def _check_synthesize(
-    body: SynthesizeJobCreate, owner_id: str | None, services: Services, session: Session
-) -> str | None:
-    """Refuse what the worker could not run; the model id the job names."""
-    limit = services.settings.max_synthesis_frames
-    if body.config.num_videos * body.config.frames > limit:
-        raise _too_big(
-            "config.frames", f"num_videos x frames may be at most {limit} on this server"
-        )
-    if body.checkpoint_id is not None:
-        _, training = checkpoints.usable_checkpoint(
-            session=session, owner_id=owner_id, artifact_id=body.checkpoint_id
-        )
-        config, model_id = training.config, training.model_id
-    else:
-        assert body.model_id is not None, "the schema asks for one of the two"
-        model = models.usable_model(session=session, owner_id=owner_id, model_id=body.model_id)
-        config, model_id = model.config, model.id
-    budget.check_budget(budget.synthesis_estimate(config, body.config), services.settings)
-    return model_id
-
-
 @router.post("", status_code=202, response_model=JobRead)
 def create_job(
     body: Annotated[JobCreate, Body()],
@@ -213,34 +106,65 @@ def _create_job(
     session: Session,
 ) -> JobRead:
     if isinstance(body, TrainJobCreate):
-        body = _check_train(body, caller.owner_id, services, session)
-        job = jobs.create_job(
-            session=session,
-            owner_id=caller.owner_id,
-            type="train",
-            config=body.config.model_dump(mode="json"),
-            seed=body.seed,
-            video_ids=list(body.video_ids),
-            mask=None if body.mask is None else body.mask.model_dump(mode="json"),
-            webhook=checked_webhook(body.webhook, caller.owner_id, services, session),
-        )
+        job = _create_train(body, caller.owner_id, services, session)
     elif isinstance(body, AnimateJobCreate):
         job = create_animate_job(body, caller.owner_id, services, session)
     else:
-        model_id = _check_synthesize(body, caller.owner_id, services, session)
-        job = jobs.create_job(
-            session=session,
-            owner_id=caller.owner_id,
-            type="synthesize",
-            config=body.config.model_dump(mode="json"),
-            seed=body.seed,
-            model_id=model_id,
-            webhook=checked_webhook(body.webhook, caller.owner_id, services, session),
-        )
-        job.checkpoint_id = body.checkpoint_id
+        job = _create_synthesis(body, caller.owner_id, services, session)
     session.commit()
     _enqueue(job, services, session)
     return job_reads(session, [job])[0]
+
+
+def _create_train(
+    body: TrainJobCreate, owner_id: str | None, services: Services, session: Session
+) -> Job:
+    """A queued training, planned as it will run (frames fitted to the videos)."""
+    mask = None if body.mask is None else body.mask.model_dump(mode="json")
+    config = admission.plan_train_request(
+        session=session,
+        owner_id=owner_id,
+        config=body.config,
+        video_ids=list(body.video_ids),
+        mask=mask,
+        settings=services.settings,
+        purpose=body.purpose,
+    )
+    return jobs.create_job(
+        session=session,
+        owner_id=owner_id,
+        type=JobType.TRAIN,
+        config=config.model_dump(mode="json"),
+        seed=body.seed,
+        video_ids=list(body.video_ids),
+        mask=mask,
+        webhook=checked_webhook(body.webhook, owner_id, services, session),
+    )
+
+
+def _create_synthesis(
+    body: SynthesizeJobCreate, owner_id: str | None, services: Services, session: Session
+) -> Job:
+    """A queued synthesis from a model or a training's intermediate checkpoint."""
+    model_id = admission.plan_synthesis_request(
+        session=session,
+        owner_id=owner_id,
+        model_id=body.model_id,
+        checkpoint_id=body.checkpoint_id,
+        config=body.config,
+        settings=services.settings,
+    )
+    job = jobs.create_job(
+        session=session,
+        owner_id=owner_id,
+        type=JobType.SYNTHESIZE,
+        config=body.config.model_dump(mode="json"),
+        seed=body.seed,
+        model_id=model_id,
+        webhook=checked_webhook(body.webhook, owner_id, services, session),
+    )
+    job.checkpoint_id = body.checkpoint_id
+    return job
 
 
 def _enqueue(job: Job, services: Services, session: Session) -> None:
@@ -264,10 +188,8 @@ def _enqueue(job: Job, services: Services, session: Session) -> None:
 def list_jobs(
     caller: CallerDep,
     session: SessionDep,
-    status: Annotated[
-        Literal["queued", "running", "succeeded", "failed", "cancelled"] | None, Query()
-    ] = None,
-    type: Annotated[Literal["train", "synthesize", "animate"] | None, Query()] = None,
+    status: Annotated[JobStatus | None, Query()] = None,
+    type: Annotated[JobType | None, Query()] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[JobRead]:
@@ -311,7 +233,7 @@ def cancel_job(
     ends `cancelled` unless it had already published its outputs: then 409 `job_finished`)."""
     job = jobs.request_cancel(session=session, owner_id=caller.owner_id, job_id=job_id)
     session.commit()
-    if job.status == "cancelled":
+    if job.status == JobStatus.CANCELLED:
         # a job given back by a stopping worker (or whose worker died) may have left resume
         # state and scratch: nothing needs them now
         services.store.drop_job_files(job.id)
@@ -408,7 +330,7 @@ async def _stream(sessions: sessionmaker[Session], job_id: str, after: int) -> A
             yield _sse(event.kind, json.dumps(event.model_dump(mode="json")), event.id)
         if events:
             quiet_since = last_event = time.monotonic()
-        elif status in jobs.TERMINAL:
+        elif status in TERMINAL:
             yield _sse("end", json.dumps({"status": status}))
             return
         elif time.monotonic() - quiet_since > SSE_KEEPALIVE_SECONDS:

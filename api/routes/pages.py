@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import fastapi_offline
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+
+from core.job_states import TERMINAL, JobStatus, JobType
 
 STATIC = Path(__file__).resolve().parents[1] / "web" / "static"
 # only its bundled Swagger UI files are used, not its app class
@@ -22,6 +25,21 @@ def index() -> FileResponse:
     """The page: upload, train, watch jobs, play their videos."""
     # no-cache: a page from an older install never pairs with a newer API
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/ui/job-states.js")
+def job_states() -> Response:
+    """The job statuses and types as an ES module, from core's enums (the page imports it)."""
+    lines = [
+        f"export const STATUSES = {json.dumps([s.value for s in JobStatus])};",
+        f"export const TERMINAL = new Set({json.dumps(sorted(TERMINAL))});",
+        f"export const TYPES = {json.dumps([t.value for t in JobType])};",
+    ]
+    return Response(
+        "\n".join(lines) + "\n",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 @router.get("/docs")

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from model.procedural import waves
-from model.video_io import probe_video, write_video
+from model.video_decode import probe_video
+from model.video_writers import write_video
 from tests.cli.test_offline import TINY, error_line, run
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from model.pipeline import train_model
 from model.procedural import waves
-from model.video_io import write_video
+from model.training import train_model
+from model.video_writers import write_video
 from tests.cli.test_offline import error_line, run
 from tests.model.conftest import tiny_config
 

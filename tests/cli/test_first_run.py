@@ -15,9 +15,11 @@ from click.testing import CliRunner
 from cli.main import cli
 from cli.offline import EpochBar
 from model.methods import load_model
-from model.pipeline import EpochReport
 from model.procedural import waves
-from model.video_io import probe_video, read_video, write_video
+from model.training import EpochReport
+from model.video_decode import probe_video
+from model.video_frames import read_video
+from model.video_writers import write_video
 from tests.cli.test_offline import TINY
 from tests.conftest import ROOT
 from tests.hostile import truncated

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from model.procedural import waves
-from model.video_io import probe_video, write_video
+from model.video_decode import probe_video
+from model.video_writers import write_video
 from tests.conftest import ROOT
 
 TINY = [

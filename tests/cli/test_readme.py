@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from model.video_io import probe_video
+from model.video_decode import probe_video
 from tests.readme import sh_block, with_tiny_epochs
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from model.config import TrainConfig
 from model.procedural import waves
-from model.video_io import write_video
+from model.video_writers import write_video
 
 
 def tiny_config(**overrides: Any) -> TrainConfig:

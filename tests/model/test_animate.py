@@ -12,11 +12,12 @@ from model.animate import AnimateConfig, animate_image, first_frame_psnr
 from model.checkpoint import load_checkpoint
 from model.config import SynthesisConfig
 from model.errors import DyngenError
-from model.pipeline import train_model
 from model.procedural import waves
 from model.sampler import sample_chunks
 from model.stills import ImageTooLarge, NotAnImage, probe_still, read_still
-from model.video_io import read_video, to_uint8, write_video
+from model.training import train_model
+from model.video_frames import read_video, to_uint8
+from model.video_writers import write_video
 from tests.model.conftest import tiny_config
 
 

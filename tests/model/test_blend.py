@@ -17,7 +17,7 @@ from model.blend import (
 from model.config import with_recovery_defaults
 from model.masks import MissingFramesMask
 from model.metrics import linear_interpolation_fill
-from model.pipeline import train_model
+from model.training import train_model
 from tests.model.conftest import tiny_config
 
 

@@ -12,9 +12,9 @@ import pytest
 from model.choice import candidates, choose_model, without_residual
 from model.lds import LDSConfig, fit_lds, sample_lds, save_lds
 from model.masks import MissingFramesMask
-from model.pipeline import train_model
 from model.quality import quality_report, quality_warnings
-from model.video_io import read_clips
+from model.training import train_model
+from model.video_frames import read_clips
 from tests.model.conftest import tiny_config
 
 SETTINGS = LDSConfig(image_size=16, frames=16, components=6)
@@ -24,7 +24,7 @@ SETTINGS = LDSConfig(image_size=16, frames=16, components=6)
 def long_waves(tmp_path: Path) -> Path:
     """48 frames of the procedural texture: 16 to fit on, 32 held back."""
     from model.procedural import waves
-    from model.video_io import write_video
+    from model.video_writers import write_video
 
     path = tmp_path / "waves48.mp4"
     write_video(path, iter(waves(48, 16)), 25)
@@ -50,7 +50,7 @@ def test_auto_keeps_the_model_closer_to_the_held_back_frames(long_waves: Path) -
 
 def test_auto_without_frames_after_the_clip_says_what_it_scored_against(tmp_path: Path) -> None:
     from model.procedural import waves
-    from model.video_io import write_video
+    from model.video_writers import write_video
 
     write_video(tmp_path / "short.mp4", iter(waves(16, 16)), 25)
     lds = fit_lds(read_clips([tmp_path / "short.mp4"], SETTINGS), SETTINGS)

@@ -13,9 +13,9 @@ from model.checkpoint import load_checkpoint
 from model.config import SynthesisConfig, with_recovery_defaults
 from model.errors import Cancelled
 from model.masks import MissingFramesMask
-from model.pipeline import train_model
 from model.synthesis import synthesize_videos
-from model.video_io import probe_video
+from model.training import train_model
+from model.video_decode import probe_video
 from tests.model.conftest import tiny_config
 
 pytestmark = [
@@ -47,7 +47,7 @@ def test_training_checkpoints_and_synthesis_on_cuda(waves_video: Path, tmp_path:
 
 def test_recovery_on_cuda_beats_the_temporal_mean(tmp_path: Path) -> None:
     from model.procedural import waves
-    from model.video_io import write_video
+    from model.video_writers import write_video
 
     write_video(tmp_path / "waves.mp4", iter(waves(24, 16)), 25)
     mask = MissingFramesMask(frames=list(range(1, 24, 3)))

@@ -21,7 +21,7 @@ import torch
 from safetensors import safe_open
 
 from model.masks import MissingFramesMask
-from model.pipeline import train_model
+from model.training import train_model
 from tests.model.conftest import tiny_config
 
 # sha256 of each written model file's tensors and metadata (see tensors_digest)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from model.checkpoint import load_checkpoint
 from model.config import SynthesisConfig
-from model.pipeline import train_model
 from model.synthesis import synthesize_videos
+from model.training import train_model
 from tests.model.conftest import tiny_config
 
 

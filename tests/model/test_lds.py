@@ -11,7 +11,8 @@ from model.errors import CheckpointError, DyngenError
 from model.lds import LDSConfig, fit_lds, load_lds, sample_lds, save_lds
 from model.procedural import waves
 from model.quality import motion_ratio
-from model.video_io import read_clips, write_video
+from model.video_frames import read_clips
+from model.video_writers import write_video
 from tests.conftest import shared_file
 
 

@@ -9,7 +9,7 @@ import torch
 
 from model.learner import ABPTTLearner
 from model.procedural import waves
-from model.video_io import to_tensor_scale
+from model.video_frames import to_tensor_scale
 from tests.model.conftest import tiny_config
 
 

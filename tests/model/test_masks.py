@@ -23,7 +23,7 @@ from model.masks import (
     parse_frame_list,
     read_mask_array,
 )
-from model.video_io import write_video
+from model.video_writers import write_video
 from tests.conftest import shared_file
 
 

@@ -12,7 +12,7 @@ import torch
 from model.config import METHOD_MODULES, SynthesisConfig, TrainConfig
 from model.errors import CheckpointError
 from model.methods import file_format, load_model, method, method_of
-from model.pipeline import train_model
+from model.training import train_model
 from tests.model.conftest import tiny_config
 
 

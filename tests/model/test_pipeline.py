@@ -11,9 +11,10 @@ import pytest
 from model.config import SynthesisConfig, TrainConfig, with_recovery_defaults
 from model.errors import Cancelled
 from model.masks import MissingFramesMask
-from model.pipeline import train_model
 from model.synthesis import synthesize_videos
-from model.video_io import probe_video, read_video
+from model.training import train_model
+from model.video_decode import probe_video
+from model.video_frames import read_video
 from tests.model.conftest import tiny_config
 
 
@@ -21,7 +22,7 @@ from tests.model.conftest import tiny_config
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny model trained on a 16-frame procedural clip, shared by this module's tests."""
     from model.procedural import waves
-    from model.video_io import write_video
+    from model.video_writers import write_video
 
     root = tmp_path_factory.mktemp("trained")
     write_video(root / "waves.mp4", iter(waves(24, 16)), 25)
@@ -72,7 +73,7 @@ def test_synthesis_four_times_longer_stays_in_range_and_moves(
 
 def test_recovery_beats_the_temporal_mean(tmp_path: Path) -> None:
     from model.procedural import waves
-    from model.video_io import write_video
+    from model.video_writers import write_video
 
     write_video(tmp_path / "waves.mp4", iter(waves(24, 16)), 25)
     mask = MissingFramesMask(frames=list(range(1, 24, 3)))  # a third of the frames
@@ -170,7 +171,7 @@ def test_an_unset_frame_count_shrinks_to_a_short_clip_and_a_set_one_does_not() -
 
 def test_training_fits_an_unset_frame_count_to_the_video(tmp_path: Path, waves_video: Path) -> None:
     from model.config import TrainConfig
-    from model.pipeline import fit_to_videos
+    from model.training_data import fit_to_videos
 
     fields = tiny_config().model_dump(exclude={"frames"}) | {"method": "lds"}
     config = TrainConfig.model_validate(fields)

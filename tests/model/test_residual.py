@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from model.add_residual import add_residual
 from model.checkpoint import load_checkpoint, save_model
 from model.config import SynthesisConfig
-from model.pipeline import add_residual, train_model
 from model.residual import ResidualSampler, fit_residual
 from model.sampler import sample_chunks
+from model.training import train_model
 from tests.model.conftest import tiny_config
 
 
@@ -21,7 +22,7 @@ from tests.model.conftest import tiny_config
 def residual_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(checkpoint, video) of a tiny model trained with `residual: lds`."""
     from model.procedural import waves
-    from model.video_io import write_video
+    from model.video_writers import write_video
 
     root = tmp_path_factory.mktemp("residual")
     video = root / "waves.mp4"

@@ -12,16 +12,9 @@ import pytest
 
 from model.errors import VideoError, VideoTooLarge, VideoTooLong
 from model.procedural import waves
-from model.video_io import (
-    iter_frames,
-    probe_video,
-    read_video,
-    stream_info,
-    to_tensor_scale,
-    to_uint8,
-    write_grid,
-    write_video,
-)
+from model.video_decode import iter_frames, probe_video, stream_info
+from model.video_frames import read_video, to_tensor_scale, to_uint8
+from model.video_writers import write_grid, write_video
 from tests.conftest import ROOT, shared_file
 
 
@@ -106,7 +99,7 @@ def test_grid_png(tmp_path: Path) -> None:
 def test_the_720p_clip_loads_in_bounded_memory() -> None:
     fire = shared_file("videos/fire_720p.avi")
     script = (
-        "from pathlib import Path; from model.video_io import read_video;"
+        "from pathlib import Path; from model.video_frames import read_video;"
         f"v = read_video(Path({str(fire)!r}), image_size=64, frames=200);"
         # VmHWM is this process's own peak (ru_maxrss would carry the forking parent's)
         "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"

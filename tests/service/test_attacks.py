@@ -22,7 +22,7 @@ from core.db import session_factory, session_scope
 from core.settings import Settings
 from core.tables import Video
 from model.procedural import waves
-from model.video_io import write_video
+from model.video_writers import write_video
 from tests.conftest import shared_file
 from tests.hostile import declare_size, ffconcat, m3u8, pickle_npy, raw_avi, truncated
 from tests.service.conftest import RecordingQueue, assert_error, live_server, upload, write_clip

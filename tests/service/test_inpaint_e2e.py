@@ -56,7 +56,7 @@ def test_an_inpaint_job_gets_the_inpaint_defaults_and_the_side_by_side_video(
 
 def test_the_api_resolves_the_inpaint_defaults_without_loading_torch() -> None:
     """The API imports model/inpaint_config.py, not model/inpaint.py (which trains)."""
-    code = "import sys, api.app, api.inpaint; print('torch' in sys.modules)"
+    code = "import sys, api.app, core.admission; print('torch' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, capture_output=True,
         text=True,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import jobs
 from core.db import session_factory, session_scope
 from core.errors import Conflict
+from core.progress import JobProgress
 from core.tables import Job, utcnow
 
 
@@ -52,7 +53,7 @@ def test_an_expired_lease_passes_to_the_next_worker(sessions: sessionmaker[Sessi
     assert claim.outcome is jobs.ClaimOutcome.CLAIMED and claim.job and claim.job.attempts == 2
     with session_scope(sessions) as s, pytest.raises(jobs.LeaseLost):
         jobs.heartbeat(session=s, job_id=job_id, worker="dead", lease_seconds=60)
-    progress = {"epoch": 1, "epochs": 5, "fraction": 0.2, "loss": 1.0, "eta_seconds": 4.0}
+    progress = JobProgress(0.2, epoch=1, epochs=5, loss=1.0, eta_seconds=4.0)
     with session_scope(sessions) as s:
         assert not jobs.record_progress(
             session=s, job_id=job_id, worker="alive", progress=progress, lease_seconds=60

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core import jobs
 from core.db import session_factory, session_scope
+from core.progress import JobProgress
 from core.settings import Settings
 from tests.service.conftest import upload
 from tests.service.factories import finished_training
@@ -71,12 +72,12 @@ def test_a_running_trainings_epoch_rate(client: TestClient, settings: Settings, 
         jobs.claim_job(session=session, job_id=job_id, worker="w1", lease_seconds=60)
     for epoch in (1, 3):
         with session_scope(sessions) as session:
-            progress = {"epoch": epoch, "epochs": 10, "fraction": 0.1, "loss": 1.0}
+            progress = JobProgress(0.1, epoch=epoch, epochs=10, loss=1.0)
             jobs.record_progress(
                 session=session,
                 job_id=job_id,
                 worker="w1",
-                progress=progress | {"eta_seconds": None},
+                progress=progress,
                 lease_seconds=60,
             )
         time.sleep(0.2)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from model.video_io import probe_video
+from model.video_decode import probe_video
 from tests.conftest import ROOT
 from tests.readme import with_tiny_epochs
 from tests.service.conftest import TINY_TRAIN, free_port

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from model.video_io import probe_video
+from model.video_decode import probe_video
 from tests.readme import sh_block, with_tiny_epochs
 from tests.service.conftest import free_port
 from tests.service.processes import (

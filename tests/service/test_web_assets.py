@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from core.job_states import TERMINAL
 from core.settings import Settings
 from tests.service.conftest import upload
 from tests.service.factories import finished_training
@@ -25,6 +27,16 @@ def test_page_and_assets_are_served_with_no_outside_url(client: TestClient) -> N
         # namespace is a name, never fetched)
         text = path.read_text().replace('"http://www.w3.org/2000/svg"', "")
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text), path.name
+
+
+def test_the_page_takes_job_statuses_from_core(client: TestClient) -> None:
+    module = client.get("/ui/job-states.js")
+    assert module.status_code == 200
+    assert module.headers["content-type"].startswith("text/javascript")
+    terminal = json.loads(re.search(r"TERMINAL = new Set\((.*)\);", module.text)[1])
+    assert set(terminal) == {s.value for s in TERMINAL}
+    app_js = (STATIC / "app.js").read_text()
+    assert 'from "./job-states.js"' in app_js and '"succeeded", "failed"' not in app_js
 
 
 def test_docs_load_swagger_ui_from_this_server(client: TestClient) -> None:

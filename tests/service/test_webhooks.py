@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core import jobs
 from core.db import session_factory, session_scope
+from core.progress import JobProgress
 from core.settings import Settings
 from core.tables import WebhookDelivery
 from tests.service.conftest import RecordingQueue, assert_error
@@ -271,7 +272,7 @@ def test_progress_events_are_coalesced_and_rotation_re_signs(
 
 
 def _progress(settings: Settings, job_id: str, epoch: int) -> None:
-    progress = {"epoch": epoch, "epochs": 10, "fraction": epoch / 10, "loss": 1.0, "eta_seconds": 1}
+    progress = JobProgress(epoch / 10, epoch=epoch, epochs=10, loss=1.0, eta_seconds=1)
     with session_scope(session_factory(settings.db_url)) as session:
         jobs.record_progress(
             session=session, job_id=job_id, worker="w", progress=progress, lease_seconds=60

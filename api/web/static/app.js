@@ -2,10 +2,10 @@
 import { ProgressSeries, progressChart } from "./chart.js";
 import { FieldError, MaskEditor, occludedView } from "./masks.js";
 import { SyncedPlayback } from "./sync.js";
+import { TERMINAL } from "./job-states.js"; // served by the API from core's enums
 
 const KEY_STORE = "dyngen-api-key";
 const MAX_STREAMS = 4; // event streams at once; the server caps them per key
-const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const PRESETS = { quick: { method: "lds" }, standard: {}, paper: { preset: "faithful" } };
 const ANIMATE_SHOWN = new Set(["frames", "num_videos"]); // fields the animate form shows up front
 
