@@ -9,7 +9,7 @@ from typing import Protocol, Self, TypeVar
 import numpy as np
 
 from model.config import TrainConfig
-from model.masks import FileMask, MissingFramesMask, RegionsMask, build_visible
+from model.masks import ClipWindow, FileMask, MissingFramesMask, RegionsMask, build_visible
 from model.video_decode import VideoInfo, probe_video, stream_info
 from model.video_frames import read_clips
 
@@ -81,7 +81,7 @@ def fit_to_videos(config: Fitted, videos: list[Path]) -> Fitted:
     """The config for these videos: an unset `frames` shrinks to the shortest one's length."""
     if "frames" in config.model_fields_set:
         return config
-    needed = config.start + config.every * (config.frames - 1) + 1
+    needed = ClipWindow(config.frames, config.start, config.every).needed
     return config.fit_to_length(min(frame_count(Path(v), needed) for v in videos))
 
 
