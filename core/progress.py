@@ -3,9 +3,10 @@ to the job row's columns, its history event and the API's `progress`."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from model.outputs import json_safe
 
 # the progress the job row keeps (and GET /v1/jobs/{id} shows); events keep all of it
 ROW_FIELDS = ("epoch", "epochs", "fraction", "loss", "eta_seconds")
@@ -31,10 +32,9 @@ class EpochLike(Protocol):
 
 
 def finite(value: float | None) -> float | None:
-    """JSON (and PostgreSQL) have no NaN or infinity: those become null."""
-    if value is None or not math.isfinite(value):
-        return None
-    return float(value)
+    """JSON (and PostgreSQL) have no NaN or infinity: those become null (as json_safe says)."""
+    safe: float | None = json_safe(value)
+    return None if safe is None else float(safe)
 
 
 @dataclass(frozen=True)

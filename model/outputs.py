@@ -59,7 +59,10 @@ def describe(kind: str, path: Path) -> OutputFile:
 
 
 def json_safe(value: Any) -> Any:
-    """Infinities and NaN as null, recursively, so the JSON is strict."""
+    """Infinities and NaN as null, numpy scalars as numbers, recursively, so the JSON is
+    strict (the one place that decides it: files, job rows and events all go through here)."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -25,6 +25,7 @@ from core.settings import Settings
 from core.storage import StorageUnavailable, Store
 from core.stores import open_store
 from core.tables import Job
+from model.outputs import json_safe
 from worker import shutdown, threads
 from worker.checkpoints import CheckpointPublisher
 from worker.inputs import (
@@ -335,7 +336,6 @@ def _store_output(run: Run, session: Session, publication: Publication, output: 
 
 
 def jsonable(value: dict[str, Any]) -> dict[str, Any]:
-    """Metrics as plain JSON: numpy scalars as numbers, NaN and infinity as null."""
-    text = json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o))
-    result: dict[str, Any] = json.loads(text, parse_constant=lambda _constant: None)
+    """Metrics as plain JSON (json_safe's numbers and nulls; anything else as its text)."""
+    result: dict[str, Any] = json.loads(json.dumps(json_safe(value), default=str))
     return result

@@ -34,6 +34,9 @@ def job_states() -> Response:
         f"export const STATUSES = {json.dumps([s.value for s in JobStatus])};",
         f"export const TERMINAL = new Set({json.dumps(sorted(TERMINAL))});",
         f"export const TYPES = {json.dumps([t.value for t in JobType])};",
+        # by name, so the page writes Status.SUCCEEDED where it would restate "succeeded"
+        f"export const Status = Object.freeze({json.dumps({s.name: s.value for s in JobStatus})});",
+        f"export const Type = Object.freeze({json.dumps({t.name: t.value for t in JobType})});",
     ]
     return Response(
         "\n".join(lines) + "\n",

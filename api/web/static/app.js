@@ -2,7 +2,7 @@
 import { ProgressSeries, progressChart } from "./chart.js";
 import { FieldError, MaskEditor, occludedView } from "./masks.js";
 import { SyncedPlayback } from "./sync.js";
-import { TERMINAL } from "./job-states.js"; // served by the API from core's enums
+import { Status, TERMINAL, Type } from "./job-states.js"; // served by the API from core's enums
 
 const KEY_STORE = "dyngen-api-key";
 const MAX_STREAMS = 4; // event streams at once; the server caps them per key
@@ -336,7 +336,7 @@ async function submitTraining(event) {
   const videoId = $("train-video").value;
   const inpaint = purpose() === "inpaint";
   const body = {
-    type: "train",
+    type: Type.TRAIN,
     video_ids: videoId ? [videoId] : [],
     config: { ...PRESETS[preset], ...readConfig($("train-fields")) },
   };
@@ -399,7 +399,7 @@ async function submitAnimation(event) {
   clearErrors(form);
   $("animate-error").textContent = "";
   const config = { ...readConfig($("animate-fields")), ...readConfig($("animate-main")) };
-  const body = { type: "animate", model_id: $("animate-model").value, image_id: $("animate-image").value, config };
+  const body = { type: Type.ANIMATE, model_id: $("animate-model").value, image_id: $("animate-image").value, config };
   try {
     if (!body.model_id) throw new FieldError("model_id", "train a model first (not the quick LDS preview), or pick one");
     if (!body.image_id) throw new FieldError("image_id", "upload a still image (PNG, JPEG or WebP) above");
@@ -540,7 +540,7 @@ async function follow(jobId, after = 0) {
 async function cancelJob(jobId) {
   try {
     const job = await api(`/v1/jobs/${jobId}/cancel`, { method: "POST" });
-    say(job.status === "cancelled" ? `Job ${jobId} cancelled.` : `Job ${jobId} stops after this epoch.`);
+    say(job.status === Status.CANCELLED ? `Job ${jobId} cancelled.` : `Job ${jobId} stops after this epoch.`);
   } catch (err) {
     say(`Could not cancel ${jobId}: ${err.message}`);
   }
@@ -549,7 +549,7 @@ async function cancelJob(jobId) {
 
 // A failed or cancelled training again, with the same clips, config, mask and seed.
 async function retryJob(job) {
-  const body = { type: "train", video_ids: job.video_ids, config: job.config, seed: job.seed };
+  const body = { type: Type.TRAIN, video_ids: job.video_ids, config: job.config, seed: job.seed };
   if (job.mask) body.mask = job.mask;
   try {
     const again = await postJson("/v1/jobs", body);
@@ -561,7 +561,7 @@ async function retryJob(job) {
 }
 
 function retryable(job) {
-  return job.type === "train" && (job.status === "failed" || job.status === "cancelled");
+  return job.type === Type.TRAIN && (job.status === Status.FAILED || job.status === Status.CANCELLED);
 }
 
 // ---- one job: its videos side by side and in sync, quality, downloads, synthesis ----
@@ -605,15 +605,15 @@ function artifactCaption(artifact, owner, names = KIND_NAMES) {
 
 // The training behind a job: itself, or the training that made a synthesis's model.
 async function trainingOf(job) {
-  if (job.type === "train") return job;
+  if (job.type === Type.TRAIN) return job;
   const model = await api(`/v1/models/${job.model_id}`).catch(() => null);
   return model ? api(`/v1/jobs/${model.job_id}`).catch(() => null) : null;
 }
 
 // The syntheses to show: the job's own, or for a training the newest synthesis of its model.
 async function synthesesFor(job) {
-  if (job.type === "synthesize") return job;
-  if (job.status !== "succeeded") return null;
+  if (job.type === Type.SYNTHESIZE) return job;
+  if (job.status !== Status.SUCCEEDED) return null;
   const page = await api("/v1/jobs?type=synthesize&status=succeeded&limit=50");
   return page.items.find((other) => other.model_id === job.model_id) ?? null;
 }
@@ -676,13 +676,13 @@ async function animationMedia(job) {
 // Everything to play side by side: the training's clips and videos, then the syntheses; the
 // pictures (grids, loss curve) of the job itself after them.
 async function jobMedia(job) {
-  if (job.type === "animate") return animationMedia(job);
+  if (job.type === Type.ANIMATE) return animationMedia(job);
   const training = await trainingOf(job);
   const syntheses = await synthesesFor(job);
   const figures = training?.video_ids.length ? await trainingFigures(training) : [];
   const owners = [];
   if (training?.id === job.id) owners.push([training, null]);
-  else if (training?.status === "succeeded") owners.push([training, `from ${training.id}`]);
+  else if (training?.status === Status.SUCCEEDED) owners.push([training, `from ${training.id}`]);
   if (syntheses) owners.push([syntheses, syntheses.id === job.id ? null : `from ${syntheses.id}`]);
   const images = [];
   for (const [owner, note] of owners) {
@@ -721,7 +721,7 @@ function reportRows(metrics) {
 function showQuality(job) {
   const { warnings = [], ...metrics } = job.metrics ?? {};
   $("job-warnings").replaceChildren(...warnings.map((w) => el("li", {}, describeWarning(w))));
-  if (!warnings.length && job.status === "succeeded") $("job-warnings").append(el("li", {}, "No warnings: every number is in its usual range."));
+  if (!warnings.length && job.status === Status.SUCCEEDED) $("job-warnings").append(el("li", {}, "No warnings: every number is in its usual range."));
   $("job-report").replaceChildren(...reportRows(metrics));
   const rows = Object.entries(metrics).filter(([, v]) => typeof v !== "object" || v === null);
   $("job-metrics").replaceChildren(
@@ -764,8 +764,8 @@ async function openJob(jobId) {
   $("job-summary").textContent = summary.filter(Boolean).join(" — ");
   $("job-retry").hidden = !retryable(job);
   $("job-retry").onclick = () => retryJob(job);
-  $("job-chart").hidden = job.type !== "train";
-  if (job.type === "train") {
+  $("job-chart").hidden = job.type !== Type.TRAIN;
+  if (job.type === Type.TRAIN) {
     await loadHistory(jobId);
     showChart(jobId);
   }
@@ -775,7 +775,7 @@ async function openJob(jobId) {
   $("sync-controls").hidden = !figures.length;
   showQuality(job);
   $("job-downloads").replaceChildren(...job.artifacts.map(downloadLink));
-  const canSynthesize = job.type === "train" && job.status === "succeeded" && job.model_id;
+  const canSynthesize = job.type === Type.TRAIN && job.status === Status.SUCCEEDED && job.model_id;
   $("synth-form").hidden = !canSynthesize;
   $("synth-form").dataset.modelId = job.model_id ?? "";
   // set last: the view shows this state of the job in full
@@ -789,7 +789,7 @@ async function submitSynthesis(event) {
   const form = $("synth-form");
   clearErrors(form);
   $("synth-error").textContent = "";
-  const body = { type: "synthesize", model_id: form.dataset.modelId, config: readConfig($("synth-fields")) };
+  const body = { type: Type.SYNTHESIZE, model_id: form.dataset.modelId, config: readConfig($("synth-fields")) };
   try {
     const job = await postJson("/v1/jobs", body);
     say(`Synthesis job ${job.id} queued.`);
