@@ -78,7 +78,9 @@ def test_recovery_beats_the_temporal_mean(tmp_path: Path) -> None:
     write_video(tmp_path / "waves.mp4", iter(waves(24, 16)), 25)
     mask = MissingFramesMask(frames=list(range(1, 24, 3)))  # a third of the frames
     recovery = with_recovery_defaults({"chunk_length": 24})
-    config = tiny_config(frames=24, epochs=150, **recovery)  # the recovery defaults, tiny
+    # the recovery defaults, tiny; 60 epochs recover as well as 150 did (recovery error 4.09
+    # against the temporal mean's 28.6 at both) in 40% of the time
+    config = tiny_config(frames=24, epochs=60, **recovery)
     result = train_model(
         config, [tmp_path / "waves.mp4"], tmp_path / "out", mask=mask, device="cpu"
     )
