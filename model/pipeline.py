@@ -30,6 +30,7 @@ from model.metrics import (
 from model.outputs import OutputFile, describe, write_json
 from model.plots import write_loss_curve
 from model.quality import quality_warnings, reconstruction_motion_ratio
+from model.calibration import calibrate_trained
 from model.residual import decode_chains, fit_residual
 from model.video_io import (
     VideoInfo,
@@ -351,6 +352,9 @@ def finished_checkpoint(
         residual,
         latents.noise,
     )
+    calibrated = calibrate_trained(ckpt, data.clips, data.visible is not None, seed)
+    if calibrated is not None:
+        metrics["calibration"] = calibrated
     return ckpt, metrics
 
 
