@@ -215,3 +215,23 @@ def calibrate_trained(
         return {"why": "masked run: the clip's motion and the chains' states are partly unseen"}
     ckpt.calibration, facts = fit_calibration(ckpt, ckpt.chains, clips, anchor, motion, seed)
     return facts
+
+
+def anchored(models: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The dynamic generators among `models` (one set of weights) with the state anchor
+    fitted to their chains, by name; none when they have no chains, are anchored already, or
+    the fit keeps the state as it is (pull 0)."""
+    first = next(iter(models.values()))
+    if first.chains is None or first.calibration is not None:
+        return {}
+    pull, _ = fit_pull(first.model, first.initial_state, first.chains, seed=seed)
+    if pull == 0:
+        return {}
+    mean = chain_states(first.model, first.initial_state, first.chains).mean(0)
+    config = {"anchor": "chains"}
+    return {
+        name: dataclasses.replace(
+            m, calibration=Calibration(mean, pull), config=m.config.model_copy(update=config)
+        )
+        for name, m in models.items()
+    }

@@ -402,7 +402,7 @@ def choose_kept_model(
     """`method: auto`: fit the LDS, keep the best of it, the trained model and the same weights
     without their residual process as the run's model.safetensors (the others beside it), and
     report the choice in the metrics."""
-    from model.choice import candidates, choose_model, fallback_choice
+    from model.choice import aside_name, candidates, choose_model, fallback_choice
     from model.lds import fit_lds
 
     out = result.checkpoint.parent
@@ -418,12 +418,12 @@ def choose_kept_model(
     update: dict[str, object] = {}
     if kept != "abptt":
         # the configured model moves aside; the kept one takes its name
-        name = "model-residual" if kept == "abptt_plain" else "model-abptt"
+        name = aside_name(kept, ckpt.residual is not None)
         result.checkpoint.replace(out / f"{name}.safetensors")
         result.files.append(describe("alternative_model", out / f"{name}.safetensors"))
         update[f"quality_{name.removeprefix('model-')}"] = result.metrics.get("quality")
         update["quality"] = training_report(models[kept], video, seed, device)
-    if kept == "abptt_plain":
+    if kept not in ("abptt", "lds"):
         models[kept].save(result.checkpoint)
     if kept == "lds":
         lds.save(result.checkpoint)
