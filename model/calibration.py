@@ -47,7 +47,9 @@ class Calibration:
     def tensors(self) -> dict[str, torch.Tensor]:
         """The values by name, as the checkpoint stores them (prefixed `calibration.`)."""
         scalars = {"pull": self.pull, "gain": self.gain}
-        return {"mean": self.mean} | {k: torch.tensor(v, dtype=torch.float64) for k, v in scalars.items()}
+        return {"mean": self.mean} | {
+            k: torch.tensor(v, dtype=torch.float64) for k, v in scalars.items()
+        }
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Calibration:
@@ -117,7 +119,9 @@ def fit_pull(
         for pull in PULLS:
             states = anchored_roll(model, starts, noise, mean, pull)
             last = states[:, -(length // 4) :].reshape(-1, states.shape[-1])
-            distances[pull] = frechet_distance(last.double().cpu().numpy(), visited.double().cpu().numpy())
+            distances[pull] = frechet_distance(
+                last.double().cpu().numpy(), visited.double().cpu().numpy()
+            )
     # ties keep the smaller pull: the model's own dynamics where the anchor adds nothing
     best = min(PULLS, key=lambda p: (round(distances[p], 9), p))
     return best, distances
@@ -152,7 +156,9 @@ def _syntheses(ckpt: Any, frames: int, seed: int) -> np.ndarray:
     from model.video_io import to_uint8
 
     config = SynthesisConfig(num_videos=GAIN_VIDEOS, frames=frames)
-    chunks = sample_chunks(ckpt, config, seed=seed + CALIBRATION_STREAM, device=ckpt.initial_state.device)
+    chunks = sample_chunks(
+        ckpt, config, seed=seed + CALIBRATION_STREAM, device=ckpt.initial_state.device
+    )
     return np.concatenate([to_uint8(c.cpu().numpy()) for c in chunks], axis=1)
 
 
@@ -163,7 +169,8 @@ def fit_calibration(
     the pull at gain 1, then the gain with that pull, then the pull again at that gain."""
     began = time.perf_counter()
     mean = chain_states(ckpt.model, ckpt.initial_state, chains).mean(0)
-    pull, gain, distances = 0.0, 1.0, {}
+    pull, gain = 0.0, 1.0
+    distances: dict[float, float] = {}
     if anchor:
         pull, distances = fit_pull(ckpt.model, ckpt.initial_state, chains, gain, seed)
     if motion:
@@ -196,7 +203,10 @@ def add_calibration(
     clips = read_clips(videos, ckpt.config)
     ckpt.calibration, facts = fit_calibration(ckpt, chains, clips, anchor, motion, seed)
     ckpt.chains = chains
-    update = {"anchor": "chains" if anchor else "none", "motion_calibration": "clip" if motion else "none"}
+    update = {
+        "anchor": "chains" if anchor else "none",
+        "motion_calibration": "clip" if motion else "none",
+    }
     ckpt.config = ckpt.config.model_copy(update=update)
     ckpt.save(out)
     return facts

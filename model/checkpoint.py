@@ -13,8 +13,8 @@ from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from model.config import SynthesisConfig, TrainConfig
 from model.calibration import Calibration
+from model.config import SynthesisConfig, TrainConfig
 from model.errors import CheckpointError
 from model.files import atomic_path
 from model.networks import DynamicGenerator

@@ -97,9 +97,7 @@ def failed_checks(score: dict[str, Any]) -> list[str]:
     return failures
 
 
-def explain(
-    kept: str, scored: dict[str, Any], failed: dict[str, list[str]], against: str
-) -> str:
+def explain(kept: str, scored: dict[str, Any], failed: dict[str, list[str]], against: str) -> str:
     """The choice in a sentence: the kept model's dynamics, the others', and any check failed."""
     others = ", ".join(f"the {n}'s {s['dynamics']:.4g}" for n, s in scored.items() if n != kept)
     why = f"kept {kept}: its syntheses' dynamics distance to {against} is "

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from model.blend import blended_recovery, candidate_fills, fill_errors, holdout
+from model.calibration import calibrate_trained
 from model.checkpoint import Checkpoint, load_resume, save_resume
 from model.config import RESUME_EVERY, RESUME_FILE, TrainConfig
 from model.device import resolve_device
@@ -30,7 +31,6 @@ from model.metrics import (
 from model.outputs import OutputFile, describe, write_json
 from model.plots import write_loss_curve
 from model.quality import quality_warnings, reconstruction_motion_ratio
-from model.calibration import calibrate_trained
 from model.residual import decode_chains, fit_residual
 from model.video_io import (
     VideoInfo,
