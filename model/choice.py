@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from model.calibration import anchored
+from model.calibration import calibrated
 from model.evaluation import read_clip, synthesize
-from model.quality import DRIFT_MAX, MOTION_RANGE, scores
+from model.quality import DRIFT_MAX, MOTION_RANGE, drift, motion_ratio, scores
 from model.video_io import ClipSettings
 
 # Each candidate is scored on AUTO_DRAWS reports of AUTO_VIDEOS syntheses (their own seeds and
@@ -24,24 +24,24 @@ MIN_HELD_OUT = 8  # fewer frames after the training range: score against the cli
 SHOWN = ("dynamics", "appearance", "motion_ratio", "drift", "novelty")
 
 
-def candidates(ckpt: Any, lds: Any) -> dict[str, Any]:
+def candidates(ckpt: Any, lds: Any, clips: np.ndarray | None = None) -> dict[str, Any]:
     """What auto chooses among, the preferred first (a tie keeps it): the trained model as
     configured, the same weights without the residual process (if it has one), each of
-    these with the state anchor (if its fit pulls at all; model/calibration.py), the LDS."""
+    these with the state anchor, with the motion gain fitted to the clips (uint8
+    (N, T, S, S, 3)) and with both (model/calibration.py), then the LDS."""
     models = {"abptt": ckpt}
     if ckpt.residual is not None:
         models["abptt_plain"] = without_residual(ckpt)
-    models |= {f"{name}_anchored": a for name, a in anchored(models).items()}
-    return models | {"lds": lds}
+    return models | calibrated(models, clips) | {"lds": lds}
 
 
 def aside_name(kept: str, residual: bool) -> str:
     """The file name the configured model moves to when auto keeps another candidate."""
     if kept == "lds":
         return "model-abptt"
-    if kept == "abptt_anchored":
-        return "model-unanchored"
-    return "model-residual" if residual else "model-abptt"
+    if kept.startswith("abptt_plain") and residual:
+        return "model-residual"
+    return "model-uncalibrated"
 
 
 def without_residual(ckpt: Any) -> Any:
@@ -64,7 +64,8 @@ def choose_model(
         # nothing unseen to score against: the training clip is the only reference left
         reference, against = clip, "the training clip (the video has no frames after it)"
     scored = {
-        name: _scores(model, length, reference, seed, device) for name, model in models.items()
+        name: _scores(model, length, reference, clip, seed, device)
+        for name, model in models.items()
     }
     kept, why = pick(scored, against)
     return {
@@ -110,13 +111,20 @@ def explain(kept: str, scored: dict[str, Any], failed: dict[str, list[str]], aga
     return why
 
 
-def _scores(model: Any, length: int, reference: Any, seed: int, device: str) -> dict[str, Any]:
+def _scores(
+    model: Any, length: int, reference: Any, clip: Any, seed: int, device: str
+) -> dict[str, Any]:
     """The report's headline numbers of the model's syntheses against the reference frames,
-    averaged over AUTO_DRAWS draws, with each draw's dynamics to show the spread."""
+    averaged over AUTO_DRAWS draws, with each draw's dynamics to show the spread; drift and
+    motion against the training clip, as the quality report has them (the frames after a
+    clip can look unlike it: fire's residual model drifts 2.03 from its clip, 1.20 from them)."""
     draws = []
     for draw in range(seed, seed + AUTO_DRAWS):
         videos = synthesize(model, AUTO_VIDEOS, length, draw, device)
-        draws.append(scores(videos, reference, seed=draw))
+        draw_scores = scores(videos, reference, seed=draw)
+        draw_scores["drift"] = drift(videos, clip, seed=draw)[0]
+        draw_scores["motion_ratio"] = motion_ratio(videos, clip)
+        draws.append(draw_scores)
     mean = {key: _mean([d[key] for d in draws]) for key in SHOWN}
     return mean | {"dynamics_by_draw": [d["dynamics"] for d in draws]}
 

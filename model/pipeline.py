@@ -412,7 +412,7 @@ def choose_kept_model(
         return
     lds = fit_lds(data.clips, _lds_config(ckpt.config))
     lds.info = {"seed": str(seed)}
-    models = candidates(ckpt, lds)
+    models = candidates(ckpt, lds, data.clips)
     choice = choose_model(models, video, ckpt.config, seed, str(device))
     kept = choice["kept"]
     update: dict[str, object] = {}

@@ -18,7 +18,8 @@ from model.video_io import read_clips
 from tests.model.conftest import tiny_config
 
 SETTINGS = LDSConfig(image_size=16, frames=16, components=6)
-ANCHORED = ("abptt_anchored", "abptt_plain_anchored")
+BASES = ("abptt", "abptt_plain")
+CALIBRATED = tuple(f"{b}{s}" for b in BASES for s in ("_anchored", "_gain", "_anchored_gain"))
 
 
 @pytest.fixture
@@ -70,7 +71,8 @@ def test_a_run_with_method_auto_keeps_one_model_and_reports_all(long_waves: Path
     # the residual is free to leave out (same weights), so auto scores both ways
     # and with the state anchor where its fit pulls (model/calibration.py)
     assert {"abptt", "abptt_plain", "lds"} <= set(choice["scores"])
-    assert set(choice["scores"]) <= {"abptt", "abptt_plain", "lds"} | set(ANCHORED)
+    assert set(choice["scores"]) <= {"abptt", "abptt_plain", "lds"} | set(CALIBRATED)
+    assert {"abptt_gain", "abptt_plain_gain"} <= set(choice["scores"]), "the gain is always fitted"
     assert choice["kept"] in choice["scores"] and choice["why"].startswith(f"kept {choice['kept']}")
     assert len(choice["scores"]["lds"]["dynamics_by_draw"]) == 2
     assert result.metrics["choice"] == choice
@@ -79,13 +81,10 @@ def test_a_run_with_method_auto_keeps_one_model_and_reports_all(long_waves: Path
     assert file_format(out / "model.safetensors") == kept_format
     if choice["kept"] == "abptt_plain":
         assert load_checkpoint(out / "model.safetensors").residual is None
-    others = {
-        "abptt": ["model-lds"],
-        "abptt_plain": ["model-residual", "model-lds"],
-        "abptt_anchored": ["model-unanchored", "model-lds"],
-        "abptt_plain_anchored": ["model-residual", "model-lds"],
-    }
-    for other in others.get(choice["kept"], ["model-abptt"]):
+    kept = choice["kept"]
+    others = {"abptt": ["model-lds"], "lds": ["model-abptt"]}
+    aside = "model-residual" if kept.startswith("abptt_plain") else "model-uncalibrated"
+    for other in others.get(kept, [aside, "model-lds"]):
         assert (out / f"{other}.safetensors").is_file()
     assert any(f.kind == "alternative_model" for f in result.files)
 
@@ -104,7 +103,7 @@ def test_auto_leaves_out_a_residual_that_makes_the_syntheses_worse(long_waves: P
     lds = fit_lds(read_clips([long_waves], SETTINGS), SETTINGS)
     models = candidates(loud, lds)
     assert list(models)[:2] == ["abptt", "abptt_plain"] and list(models)[-1] == "lds"
-    assert set(models) - {"abptt", "abptt_plain", "lds"} <= set(ANCHORED)
+    assert set(models) - {"abptt", "abptt_plain", "lds"} <= set(CALIBRATED)
     assert models["abptt_plain"].residual is None
     assert models["abptt_plain"].config.residual == "none"
     # a 4-epoch model loses to the LDS; here the two residual options compete
