@@ -50,14 +50,15 @@ class Calibration:
         """The values by name, as the checkpoint stores them (prefixed `calibration.`)."""
         scalars = {"pull": self.pull, "gain": self.gain}
         return {"mean": self.mean} | {
-            k: torch.tensor(v, dtype=torch.float64) for k, v in scalars.items()
+            k: torch.tensor([v], dtype=torch.float64) for k, v in scalars.items()
         }
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Calibration:
         """The calibration stored under `calibration.*` (KeyError when a value is missing)."""
         values = {k: tensors[f"calibration.{k}"] for k in CALIBRATION_KEYS}
-        return cls(values["mean"], float(values["pull"]), float(values["gain"]))
+        pull, gain = (float(values[k].reshape(-1)[0]) for k in ("pull", "gain"))
+        return cls(values["mean"], pull, gain)
 
     def roll(
         self, model: DynamicGenerator, state: torch.Tensor, noise: torch.Tensor
