@@ -31,13 +31,9 @@ EXPECTED = {
         "model.safetensors 95398cb22eabc76e82f5e5cfb823a047b76b99551a43150670e92fe6a8b9bc48"
     ],
     "lds": ["model.safetensors d3a7ec1f3d7dd1b70037d542762b19c746699573f5bdab8070a71c017552635f"],
-    # auto now keeps the trained weights with the state anchor and the motion gain (the LDS
-    # fails the drift check); the trained model (model-uncalibrated) and the LDS are the same
     "auto": [
-        "model-lds.safetensors d3a7ec1f3d7dd1b70037d542762b19c746699573f5bdab8070a71c017552635f",
-        "model-uncalibrated.safetensors "
-        "b6ebe9df73486ae8aaa7a922b99a4ec572ab36328d796388d225dbc63f15f3c1",
-        "model.safetensors d0d0d8a47a51874e001578c269999f689fbc8b809aee4321fecf17beb28d0889",
+        "model-abptt.safetensors b6ebe9df73486ae8aaa7a922b99a4ec572ab36328d796388d225dbc63f15f3c1",
+        "model.safetensors d3a7ec1f3d7dd1b70037d542762b19c746699573f5bdab8070a71c017552635f",
     ],
 }
 
