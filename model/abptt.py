@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from model.auto import choose_kept_model
+from model.calibration import calibrate_trained
 from model.checkpoint import (
     CHECKPOINT_FORMAT,
     Checkpoint,
@@ -122,6 +123,9 @@ def finished_checkpoint(
         residual,
         latents.noise,
     )
+    calibrated = calibrate_trained(ckpt, data.clips, data.visible is not None, seed)
+    if calibrated is not None:
+        metrics["calibration"] = calibrated
     return ckpt, metrics
 
 

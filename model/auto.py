@@ -25,7 +25,7 @@ def choose_kept_model(
 ) -> None:
     """Keep the best candidate as the run's model.safetensors (the others beside it), and
     report the choice in the metrics."""
-    from model.choice import candidates, choose_model, fallback_choice
+    from model.choice import aside_name, candidates, choose_model, fallback_choice
 
     out = result.checkpoint.parent
     skipped = fallback_choice(data.visible is not None, ckpt.config.content_dim)
@@ -34,18 +34,18 @@ def choose_kept_model(
         return
     lds = fit_lds(data.clips, lds_config(ckpt.config))
     lds.info = {"seed": str(seed)}
-    models = candidates(ckpt, lds)
+    models = candidates(ckpt, lds, data.clips)
     choice = choose_model(models, video, ckpt.config, seed, str(device))
     kept = choice["kept"]
     update: dict[str, object] = {}
     if kept != "abptt":
         # the configured model moves aside; the kept one takes its name
-        name = "model-residual" if kept == "abptt_plain" else "model-abptt"
+        name = aside_name(kept, ckpt.residual is not None)
         result.checkpoint.replace(out / f"{name}.safetensors")
         result.files.append(describe("alternative_model", out / f"{name}.safetensors"))
         update[f"quality_{name.removeprefix('model-')}"] = result.metrics.get("quality")
         update["quality"] = training_report(models[kept], video, seed, device)
-    if kept == "abptt_plain":
+    if kept not in ("abptt", "lds"):
         models[kept].save(result.checkpoint)
     if kept == "lds":
         lds.save(result.checkpoint)

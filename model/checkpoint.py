@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from model.calibration import Calibration
 from model.config import SynthesisConfig, TrainConfig
 from model.errors import CheckpointError
 from model.files import atomic_path
@@ -38,6 +39,7 @@ class Checkpoint:
     info: dict[str, str] = field(default_factory=dict)
     residual: ResidualLDS | None = None  # `residual: lds`: added to every synthesized frame
     chains: torch.Tensor | None = None  # (N, T, k) inferred noise (None in older checkpoints)
+    calibration: Calibration | None = None  # noise gain and state anchor of the syntheses
 
     def frame_chunks(
         self, config: SynthesisConfig, seed: int, device: torch.device
@@ -73,6 +75,7 @@ def save_checkpoint(
     *,
     residual: ResidualLDS | None = None,
     chains: torch.Tensor | None = None,
+    calibration: Calibration | None = None,
 ) -> None:
     """Write one .safetensors file; the config and format version go in its metadata."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -81,6 +84,8 @@ def save_checkpoint(
         tensors |= {f"residual.{k}": v for k, v in residual.tensors().items()}
     if chains is not None:
         tensors["chains"] = chains
+    if calibration is not None:
+        tensors |= {f"calibration.{k}": v for k, v in calibration.tensors().items()}
     metadata = {
         "format": CHECKPOINT_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -103,7 +108,9 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> Checkpoin
         raise CheckpointError(f"{path}: weights don't match their config ({err})") from None
     info = {k: v for k, v in metadata.items() if k not in ("format", "format_version", "config")}
     residual = _residual_from(path, tensors, config)
-    return Checkpoint(config, model, initial_state, content, info, residual, tensors.get("chains"))
+    calibration = _calibration_from(path, tensors, config)
+    chains = tensors.get("chains")
+    return Checkpoint(config, model, initial_state, content, info, residual, chains, calibration)
 
 
 def save_model(path: Path, ckpt: Checkpoint) -> None:
@@ -117,6 +124,7 @@ def save_model(path: Path, ckpt: Checkpoint) -> None:
         ckpt.info,
         residual=ckpt.residual,
         chains=ckpt.chains,
+        calibration=ckpt.calibration,
     )
 
 
@@ -135,6 +143,21 @@ def _residual_from(
     if shapes[:4] != [(dim,), (dim, n), (n, n), (n, n)] or residual.states.shape[-1:] != (n,):
         raise CheckpointError(f"{path}: residual process has shapes {shapes}")
     return residual
+
+
+def _calibration_from(
+    path: Path, tensors: dict[str, torch.Tensor], config: TrainConfig
+) -> Calibration | None:
+    """The stored calibration, checked against the state size; None when there is none."""
+    if not any(k.startswith("calibration.") for k in tensors):
+        return None
+    try:
+        calibration = Calibration.from_tensors(tensors)
+    except KeyError as err:
+        raise CheckpointError(f"{path}: incomplete calibration (no {err})") from None
+    if calibration.mean.shape != (config.state_dim,):
+        raise CheckpointError(f"{path}: calibration mean has shape {tuple(calibration.mean.shape)}")
+    return calibration
 
 
 def save_resume(

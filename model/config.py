@@ -35,6 +35,8 @@ PRESETS: dict[str, dict[str, object]] = {
         "precision": "fp32",
         "average_last": 1,
         "residual": "none",
+        "anchor": "none",
+        "motion_calibration": "none",
     },
 }
 
@@ -196,6 +198,18 @@ class TrainConfig(BaseModel):
     )
     residual_components: int = Field(
         20, ge=1, le=1024, description="PCA components of the residual process"
+    )
+    # post-training fits of the syntheses (model/calibration.py; QUALITY.md, evening 2026-12-02)
+    anchor: Literal["none", "chains"] = Field(
+        "none",
+        description="chains: after training, fit a pull of each synthesized state toward the"
+        " mean of the inferred chains' states, so long syntheses stay where training lived"
+        " (complete videos only)",
+    )
+    motion_calibration: Literal["none", "clip"] = Field(
+        "none",
+        description="clip: after training, scale the drawn noise so that syntheses of the"
+        " training length move as much as the clip (complete videos only)",
     )
     average_last: int = Field(
         0, ge=0, description="average the reconstruction over the last n epochs (0 = half the run)"

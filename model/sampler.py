@@ -39,24 +39,29 @@ def sample_chunks(
 ) -> Iterator[torch.Tensor]:
     """Yield frames (V, L, 3, H, W) in [-1, 1] chunk by chunk; memory doesn't grow with length.
 
-    A checkpoint with a residual process adds a sample of it to every frame."""
+    A checkpoint with a residual process adds a sample of it to every frame; one with a
+    calibration (model/calibration.py) scales the noise and anchors the state."""
     device = torch.device(device)
     model = ckpt.model.to(device)
     rng = torch.Generator(device=device).manual_seed(seed)
     state, content = _start_latents(ckpt, config, rng, device)
     chunk = ckpt.config.chunk
     bf16 = use_bf16(ckpt.config.precision, device)
+    calibration = ckpt.calibration
+    # a calibrated model's gain scales every drawn noise, the residual's innovations too
+    scale = config.noise_scale * (calibration.gain if calibration is not None else 1.0)
     residual = None
     if ckpt.residual is not None:
-        residual = ResidualSampler(
-            ckpt.residual, config.num_videos, seed, config.noise_scale, device
-        )
+        residual = ResidualSampler(ckpt.residual, config.num_videos, seed, scale, device)
     for begin in range(0, config.frames, chunk):
         length = min(chunk, config.frames - begin)
         noise = torch.randn(
             (config.num_videos, length, ckpt.config.noise_dim), generator=rng, device=device
         )
-        states = model.roll(state, noise * config.noise_scale)  # (V, L, d)
+        if calibration is None:
+            states = model.roll(state, noise * scale)  # (V, L, d)
+        else:
+            states = calibration.roll(model, state, noise * scale)
         state = states[:, -1]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             frames = model.decode(states, content).float()

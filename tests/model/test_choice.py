@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.choice import candidates, choose_model, without_residual
+from model.choice import candidates, choose_model, pick, without_residual
 from model.lds import LDSConfig, fit_lds, sample_lds, save_lds
 from model.masks import MissingFramesMask
 from model.quality import quality_report, quality_warnings
@@ -18,6 +18,8 @@ from model.video_frames import read_clips
 from tests.model.conftest import tiny_config
 
 SETTINGS = LDSConfig(image_size=16, frames=16, components=6)
+BASES = ("abptt", "abptt_plain")
+CALIBRATED = tuple(f"{b}{s}" for b in BASES for s in ("_anchored", "_gain", "_anchored_gain"))
 
 
 @pytest.fixture
@@ -67,7 +69,10 @@ def test_a_run_with_method_auto_keeps_one_model_and_reports_all(long_waves: Path
     metrics = json.loads((out / "metrics.json").read_text())
     choice = metrics["choice"]
     # the residual is free to leave out (same weights), so auto scores both ways
-    assert set(choice["scores"]) == {"abptt", "abptt_plain", "lds"}
+    # and with the state anchor where its fit pulls (model/calibration.py)
+    assert {"abptt", "abptt_plain", "lds"} <= set(choice["scores"])
+    assert set(choice["scores"]) <= {"abptt", "abptt_plain", "lds"} | set(CALIBRATED)
+    assert {"abptt_gain", "abptt_plain_gain"} <= set(choice["scores"]), "the gain is always fitted"
     assert choice["kept"] in choice["scores"] and choice["why"].startswith(f"kept {choice['kept']}")
     assert len(choice["scores"]["lds"]["dynamics_by_draw"]) == 2
     assert result.metrics["choice"] == choice
@@ -76,8 +81,10 @@ def test_a_run_with_method_auto_keeps_one_model_and_reports_all(long_waves: Path
     assert file_format(out / "model.safetensors") == kept_format
     if choice["kept"] == "abptt_plain":
         assert load_checkpoint(out / "model.safetensors").residual is None
-    others = {"abptt": ["model-lds"], "abptt_plain": ["model-residual", "model-lds"]}
-    for other in others.get(choice["kept"], ["model-abptt"]):
+    kept = choice["kept"]
+    others = {"abptt": ["model-lds"], "lds": ["model-abptt"]}
+    aside = "model-residual" if kept.startswith("abptt_plain") else "model-uncalibrated"
+    for other in others.get(kept, [aside, "model-lds"]):
         assert (out / f"{other}.safetensors").is_file()
     assert any(f.kind == "alternative_model" for f in result.files)
 
@@ -95,10 +102,12 @@ def test_auto_leaves_out_a_residual_that_makes_the_syntheses_worse(long_waves: P
     )
     lds = fit_lds(read_clips([long_waves], SETTINGS), SETTINGS)
     models = candidates(loud, lds)
-    assert list(models) == ["abptt", "abptt_plain", "lds"]
+    assert list(models)[:2] == ["abptt", "abptt_plain"] and list(models)[-1] == "lds"
+    assert set(models) - {"abptt", "abptt_plain", "lds"} <= set(CALIBRATED)
     assert models["abptt_plain"].residual is None
     assert models["abptt_plain"].config.residual == "none"
-    del models["lds"]  # a 4-epoch model loses to the LDS; here the two residual options compete
+    # a 4-epoch model loses to the LDS; here the two residual options compete
+    models = {name: models[name] for name in ("abptt", "abptt_plain")}
     choice = choose_model(models, long_waves, ckpt.config, 0, "cpu")
     assert choice["kept"] == "abptt_plain", choice["why"]
     assert without_residual(ckpt).model is ckpt.model, "the same weights"
@@ -149,3 +158,27 @@ def test_auto_keeps_the_dynamic_generator_where_the_lds_cannot_stand_in() -> Non
     assert "content vectors" in with_content["why"]
     masked = fallback_choice(masked=True, content_dim=0)
     assert masked is not None and "masked" in masked["why"]
+
+
+def score(dynamics: float, drift: float = 1.0, motion: float = 1.0) -> dict[str, float]:
+    """A candidate's scores as choose_model reports them (the fields pick reads)."""
+    return {"dynamics": dynamics, "drift": drift, "motion_ratio": motion}
+
+
+def test_auto_keeps_the_lowest_distance_and_names_the_failed_checks() -> None:
+    # flag's numbers (QUALITY.md): the LDS's lower distance, with a drift over the line
+    scored = {"abptt_plain_gain": score(0.0126), "lds": score(0.0101, drift=1.57)}
+    kept, why = pick(scored, "the clip")
+    assert kept == "lds"
+    assert why.startswith("kept lds") and "lds (drift 1.57 above 1.5)" in why
+    flicker = {"abptt": score(0.02, motion=2.4), "lds": score(0.03)}
+    kept, why = pick(flicker, "the clip")
+    assert kept == "abptt" and "motion ratio 2.40 outside 0.5 to 2" in why
+
+
+def test_auto_says_nothing_of_checks_when_all_pass_and_a_tie_keeps_the_first() -> None:
+    passing = {"abptt": score(0.02), "lds": score(0.03)}
+    kept, why = pick(passing, "the clip")
+    assert kept == "abptt" and "failing" not in why
+    tie = {"abptt": score(0.02), "abptt_plain": score(0.02)}
+    assert pick(tie, "the clip")[0] == "abptt", "a tie keeps the preferred (first)"
