@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 import migrations
 from core import jobs
@@ -194,6 +194,18 @@ def _streams_ok(api: Api, key: str) -> bool:
         return all(s.status_code == 200 for s in streams)
 
 
+def wait_for_lock_waiters(conn: Connection, table: str, count: int, timeout: float = 60) -> None:
+    """Until `count` sessions wait for a lock on `table` (a fixed sleep was too short under
+    load: the owner's reads had not reached the database, so its next request was let in)."""
+    query = text(
+        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = CAST(:t AS regclass)"
+    )
+    deadline = time.monotonic() + timeout
+    while conn.execute(query, {"t": table}).scalar_one() < count:
+        assert time.monotonic() < deadline, f"{count} requests never reached the database"
+        time.sleep(0.05)
+
+
 def test_an_exhausted_pool_answers_503_and_a_flooding_key_429(api: Api) -> None:
     owner, other = api.keys[:2]
     url = f"/v1/jobs/{api.job_id}"
@@ -202,7 +214,7 @@ def test_an_exhausted_pool_answers_503_and_a_flooding_key_429(api: Api) -> None:
         conn.execute(text(f"LOCK TABLE {api.schema}.jobs IN ACCESS EXCLUSIVE MODE"))
         with ThreadPoolExecutor(2) as pool, api.client(owner) as mine, api.client(other) as theirs:
             blocked = [pool.submit(mine.get, url) for _ in range(REQUESTS_PER_KEY)]
-            time.sleep(1.0)
+            wait_for_lock_waiters(conn, f"{api.schema}.jobs", REQUESTS_PER_KEY)
             # 2. the owner has its quota of requests in progress: its next one waits, then 429
             started = time.monotonic()
             queued = mine.get(url)
