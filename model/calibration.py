@@ -106,13 +106,14 @@ def fit_pull(
     model: DynamicGenerator,
     initial_state: torch.Tensor,
     chains: torch.Tensor,
+    visited: torch.Tensor,
     gain: float = 1.0,
     seed: int = 0,
 ) -> tuple[float, dict[float, float]]:
-    """The pull (of PULLS) whose long rollouts end closest to the chains' states, and the
-    distance of each pull tried."""
-    visited = chain_states(model, initial_state, chains)
+    """The pull (of PULLS) whose long rollouts end closest to the chains' states `visited`
+    (chain_states), and the distance of each pull tried."""
     mean, length = visited.mean(0), ANCHOR_MULTIPLE * chains.shape[1]
+    target = visited.double().cpu().numpy()  # converted once, scored against every pull
     rng = torch.Generator(device=initial_state.device).manual_seed(seed + CALIBRATION_STREAM)
     shape = (ANCHOR_VIDEOS, length, chains.shape[-1])
     noise = torch.randn(shape, generator=rng, device=initial_state.device) * gain
@@ -122,9 +123,7 @@ def fit_pull(
         for pull in PULLS:
             states = anchored_roll(model, starts, noise, mean, pull)
             last = states[:, -(length // 4) :].reshape(-1, states.shape[-1])
-            distances[pull] = frechet_distance(
-                last.double().cpu().numpy(), visited.double().cpu().numpy()
-            )
+            distances[pull] = frechet_distance(last.double().cpu().numpy(), target)
     # ties keep the smaller pull: the model's own dynamics where the anchor adds nothing
     best = min(PULLS, key=lambda p: (round(distances[p], 9), p))
     return best, distances
@@ -171,15 +170,16 @@ def fit_calibration(
     """The calibration a config asks for (anchor, motion gain or both) and what the fit found:
     the pull at gain 1, then the gain with that pull, then the pull again at that gain."""
     began = time.perf_counter()
-    mean = chain_states(ckpt.model, ckpt.initial_state, chains).mean(0)
+    visited = chain_states(ckpt.model, ckpt.initial_state, chains)
+    mean = visited.mean(0)
     pull, gain = 0.0, 1.0
     distances: dict[float, float] = {}
     if anchor:
-        pull, distances = fit_pull(ckpt.model, ckpt.initial_state, chains, gain, seed)
+        pull, distances = fit_pull(ckpt.model, ckpt.initial_state, chains, visited, gain, seed)
     if motion:
         gain = fit_gain(ckpt, clips, mean, pull, seed)
     if anchor and motion:
-        pull, distances = fit_pull(ckpt.model, ckpt.initial_state, chains, gain, seed)
+        pull, distances = fit_pull(ckpt.model, ckpt.initial_state, chains, visited, gain, seed)
     facts: dict[str, object] = {
         "pull": pull,
         "gain": round(gain, 4),
@@ -238,8 +238,9 @@ def calibrated(models: dict[str, Any], clips: np.ndarray | None, seed: int = 0) 
     first = next(iter(models.values()))
     if first.chains is None or first.calibration is not None:
         return {}
-    mean = chain_states(first.model, first.initial_state, first.chains).mean(0)
-    pull, _ = fit_pull(first.model, first.initial_state, first.chains, seed=seed)
+    visited = chain_states(first.model, first.initial_state, first.chains)
+    mean = visited.mean(0)
+    pull, _ = fit_pull(first.model, first.initial_state, first.chains, visited, seed=seed)
     pulls = {"": 0.0} | ({"_anchored": pull} if pull > 0 else {})
     variants = {}
     for name, model in models.items():
