@@ -98,7 +98,10 @@ def mask_options(func: F) -> F:
         " @10-40,52, taken with --start and --every like a mask file)",
     )(func)
     func = click.option(
-        "--missing-frames", metavar="LIST", help="occluded frames, e.g. 0-9,20,30-34"
+        "--missing-frames",
+        metavar="LIST",
+        help="occluded frames of the clip, e.g. 0-9,20,30-34 (numbered from 0 over the"
+        " whole clip, taken with --start and --every, like --box frames)",
     )(func)
     func = click.option(
         "--mask",

@@ -20,7 +20,14 @@ from model.animate_config import AnimateConfig
 from model.config import SynthesisConfig, TrainConfig
 from model.errors import MaskError
 from model.inpaint_config import inpaint_config
-from model.masks import ClipWindow, RegionsMask, check_box_frames, check_mask_fits
+from model.masks import (
+    ClipWindow,
+    MissingFramesMask,
+    RegionsMask,
+    check_mask_fits,
+    check_mask_frames,
+    trained_missing_frames,
+)
 
 
 def plan_train_request(
@@ -97,7 +104,7 @@ def plan_train_job(
     config = config.fit_to_length(shortest)
     for video in sources:
         _check_length(config, video)
-    _check_box_frames(mask, shortest)
+    _check_mask_frames(mask, shortest, ClipWindow(config.frames, config.start, config.every))
     if mask_file is not None:
         if mask_file.kind == "image":
             raise Invalid(
@@ -161,14 +168,20 @@ def _check_length(config: TrainConfig, video: Video) -> None:
         )
 
 
-def _check_box_frames(mask: dict[str, Any] | None, clip_frames: int) -> None:
-    """Box frames are the clip's: one past the shortest clip is refused now, not by the worker."""
-    if mask is None or mask["kind"] != "regions":
+def _check_mask_frames(mask: dict[str, Any] | None, clip_frames: int, window: ClipWindow) -> None:
+    """Missing frames and box frames are the clip's: one past the shortest clip is refused
+    now, not by the worker."""
+    if mask is None or mask["kind"] not in ("regions", "missing_frames"):
         return
+    kind = RegionsMask if mask["kind"] == "regions" else MissingFramesMask
+    field = "mask.boxes" if mask["kind"] == "regions" else "mask.frames"
     try:
-        check_box_frames(RegionsMask.model_validate(mask), clip_frames)
+        spec = kind.model_validate(mask)
+        check_mask_frames(spec, clip_frames)
+        if isinstance(spec, MissingFramesMask):
+            trained_missing_frames(spec, window)
     except MaskError as err:
-        raise Invalid(str(err), code="mask_mismatch", details=[{"field": "mask.boxes"}]) from None
+        raise Invalid(str(err), code="mask_mismatch", details=[{"field": field}]) from None
 
 
 def _check_mask_fits(config: TrainConfig, mask: Video, source: Video) -> None:

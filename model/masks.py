@@ -38,7 +38,8 @@ class MaskLimits:
 
 
 class MissingFramesMask(BaseModel):
-    """Whole frames missing (0-based indices into the training frames)."""
+    """Whole frames missing: the clip's frames, numbered from 0 over the whole clip like a
+    mask file's and a box's, taken with the run's start and every."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["missing_frames"] = "missing_frames"
@@ -121,10 +122,10 @@ def build_visible(
     clip's (one past the clip's `clip_frames`, when known, is refused)."""
     window = ClipWindow(frames, start, every)
     if isinstance(spec, MissingFramesMask):
-        occluded = _missing_frames(spec, frames, image_size)
+        occluded = _missing_frames(spec, window, image_size, clip_frames)
     elif isinstance(spec, RegionsMask):
         if clip_frames is not None:
-            check_box_frames(spec, clip_frames)
+            check_mask_frames(spec, clip_frames)
         occluded = _regions(spec, window, image_size)
     else:
         occluded = _from_file(spec, window, image_size, source_size, resize)
@@ -133,18 +134,38 @@ def build_visible(
     return ~occluded
 
 
-def _missing_frames(spec: MissingFramesMask, frames: int, size: int) -> np.ndarray:
-    """Whole frames blanked."""
-    beyond = [f for f in spec.frames if f >= frames]
-    if beyond:
-        raise MaskError(f"missing frame {beyond[0]} is past the {frames} training frames")
-    occluded = np.zeros((frames, size, size), dtype=bool)
-    occluded[spec.frames] = True
+def _missing_frames(
+    spec: MissingFramesMask, window: ClipWindow, size: int, clip_frames: int | None
+) -> np.ndarray:
+    """Whole frames blanked: the trained frames the listed clip frames become."""
+    if clip_frames is not None:
+        check_mask_frames(spec, clip_frames)
+    occluded = np.zeros((window.frames, size, size), dtype=bool)
+    occluded[trained_missing_frames(spec, window)] = True
     return occluded
 
 
-def check_box_frames(spec: RegionsMask, clip_frames: int) -> None:
-    """Refuse a box naming a frame the clip doesn't have (box frames are the clip's)."""
+def trained_missing_frames(spec: MissingFramesMask, window: ClipWindow) -> list[int]:
+    """Where the missing clip frames are among the trained ones; MaskError if nowhere."""
+    trained = window.positions(spec.frames)
+    if not trained:
+        raise MaskError(
+            f"none of the missing frames ({spec.frames[0]}, ...) is trained on: the run takes "
+            f"the clip's frames {window.start} to {window.needed - 1}, every {window.every}"
+        )
+    return trained
+
+
+def check_mask_frames(spec: MissingFramesMask | RegionsMask, clip_frames: int) -> None:
+    """Refuse a missing frame or a box frame the clip doesn't have (both are the clip's)."""
+    if isinstance(spec, MissingFramesMask):
+        beyond = [t for t in spec.frames if t >= clip_frames]
+        if beyond:
+            raise MaskError(
+                f"missing frame {beyond[0]} is past the clip's {clip_frames} frames (0 to "
+                f"{clip_frames - 1}; missing frames are the clip's, before start and every)"
+            )
+        return
     for number, box in enumerate(spec.boxes, start=1):
         beyond = [t for t in box.frames or () if t >= clip_frames]
         if beyond:

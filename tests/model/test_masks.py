@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from model.masks import (
     MissingFramesMask,
     RegionsMask,
     build_visible,
-    check_box_frames,
+    check_mask_frames,
     inspect_mask_file,
     parse_frame_list,
     read_mask_array,
@@ -130,15 +131,30 @@ def test_box_frames_are_the_clips_taken_with_start_and_every() -> None:
     assert not visible[:, :8, :8].any()
 
 
+def test_missing_frames_are_the_clips_taken_with_start_and_every() -> None:
+    """As a box's frames: clip frames 6 and 10 are window frames 1 and 3 of frames 4, 6, 8,
+    10; 5 and 7 are not trained and hide nothing; a list that hides no trained frame, or
+    names one past the clip, is refused."""
+    spec = MissingFramesMask(frames=[5, 6, 7, 10])
+    visible = build_visible(spec, frames=4, image_size=16, start=4, every=2, clip_frames=13)
+    assert [not visible[t].any() for t in range(4)] == [False, True, False, True]
+    with pytest.raises(
+        MaskError, match=re.escape("none of the missing frames (5, ...) is trained on")
+    ):
+        build_visible(MissingFramesMask(frames=[5, 7]), frames=4, image_size=16, start=4, every=2)
+    with pytest.raises(MaskError, match="missing frame 13 is past the clip's 13 frames"):
+        build_visible(MissingFramesMask(frames=[13]), frames=4, image_size=16, clip_frames=13)
+
+
 def test_a_box_frame_past_the_clip_is_refused() -> None:
     spec = RegionsMask(boxes=[Box(x=0, y=0, width=0.5, height=0.5, frames=[3, 13])])
     with pytest.raises(MaskError, match="box 1 names frame 13, but the clip has 13 frames"):
         build_visible(spec, frames=4, image_size=16, clip_frames=13)
-    check_box_frames(spec, 14)  # 13 is the last frame of a 14-frame clip
+    check_mask_frames(spec, 14)  # 13 is the last frame of a 14-frame clip
 
 
 def test_programmatic_masks_that_do_not_fit() -> None:
-    with pytest.raises(MaskError, match="past the 4 training frames"):
+    with pytest.raises(MaskError, match="none of the missing frames"):
         build_visible(MissingFramesMask(frames=[4]), frames=4, image_size=16)
     with pytest.raises(MaskError, match="reaches past the frame"):
         build_visible(

@@ -371,12 +371,13 @@ def test_a_failed_masked_training_is_retried_with_the_same_config(
 ) -> None:
     upload_clip(page, clip)
     page.get_by_label("Missing frames", exact=True).check()
-    page.get_by_label("Missing frames (0-based").fill("2, 40-41")  # 8 frames train: 40 is past them
+    # every one of the 8 trained frames missing: admission can't see it, the worker refuses it
+    page.get_by_label("Missing frames (the clip's").fill("0-3, 4-7")
     job_id = start_training(page, **TINY_FIELDS)
-    assert job_json(server, job_id)["mask"] == {"kind": "missing_frames", "frames": [2, 40, 41]}
+    assert job_json(server, job_id)["mask"] == {"kind": "missing_frames", "frames": list(range(8))}
     sync_api.expect(badge(page, job_id)).to_have_text("failed", timeout=60_000)
     open_job(page, job_id)
-    sync_api.expect(page.locator("#job-summary")).to_contain_text("past the 8 training frames")
+    sync_api.expect(page.locator("#job-summary")).to_contain_text("the mask hides every pixel")
     page.get_by_role("button", name="Retry with the same config").click()
     again = page.locator("#job-list li").first
     sync_api.expect(again).not_to_have_attribute("data-job-id", job_id)
@@ -407,7 +408,7 @@ def test_a_mask_file_is_uploaded_and_its_job_trains_with_it(
 def test_a_mask_field_mistake_shows_at_the_field(page: Any, clip: Path) -> None:
     upload_clip(page, clip)
     page.get_by_label("Missing frames", exact=True).check()
-    field = page.get_by_label("Missing frames (0-based")
+    field = page.get_by_label("Missing frames (the clip's")
     field.fill("3, five")
     page.get_by_role("button", name="Start training").click()
     error = page.locator('#train-form [data-error-for="mask.frames"]')

@@ -58,12 +58,13 @@ def test_a_job_runs_once_and_a_dead_workers_job_is_taken_over(
 def test_a_model_error_fails_the_job_with_its_code(
     client: TestClient, settings: Settings, clip: Path
 ) -> None:
-    mask = {"kind": "missing_frames", "frames": [50]}  # past the 8 training frames
+    # all of TINY_TRAIN's 8 frames missing: admission doesn't look at pixels, the worker does
+    mask = {"kind": "missing_frames", "frames": list(range(8))}
     job_id = _queued_train(client, clip, mask=mask)
     run_job(job_id, settings.model_copy(update={"device": "cpu"}))
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "failed" and job["error"]["code"] == "invalid_mask"
-    assert "50" in job["error"]["message"] and job["artifacts"] == []
+    assert "hides every pixel" in job["error"]["message"] and job["artifacts"] == []
 
 
 def test_the_worker_process_loads_torch_only_inside_a_task(tmp_path: Path) -> None:

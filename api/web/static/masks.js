@@ -299,7 +299,8 @@ export function occludedView(video, mask, fps, config) {
       holes.push([hole(box), (clipFrame, index) => !box.frames || (index !== null && box.frames.includes(clipFrame))]);
     }
   } else if (mask.kind === "missing_frames") {
-    holes.push([hole({ x: 0, y: 0, width: 1, height: 1 }), (_, index) => mask.frames.includes(index)]);
+    // missing frames are the clip's too
+    holes.push([hole({ x: 0, y: 0, width: 1, height: 1 }), (clipFrame, index) => index !== null && mask.frames.includes(clipFrame)]);
   }
   for (const [node] of holes) wrap.append(node);
   const update = () => {
