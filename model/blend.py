@@ -13,16 +13,23 @@ from model.metrics import linear_interpolation_fill, recovery_error
 # Bins of an unknown pixel by its temporal distance to the nearest known frame at that pixel:
 # interpolation is sharp across a one-frame gap and blurs over longer ones.
 BINS = ("1 frame", "2 frames", "3+ frames", "one side")
+# ... and by how much its two nearest known values differ (mean over channels, 0..255): where
+# they agree the pixel is still and interpolation is near exact, where they differ something
+# moved through it and the model's fill helps. The occluded pixels can mix still and moving
+# ones otherwise than the held-out ones do (the paper's box over a running tiger: QUALITY.md),
+# so each class gets its own weights.
+CHANGE_EDGES = (2.0, 8.0, 32.0)
 GRID_STEP = 0.05  # weights are searched on a grid over the simplex, so each lies in [0, 1]
-MIN_BIN_VALUES = 2000  # fewer validation values in a bin: it takes the pooled weights
+MIN_BIN_VALUES = 2000  # fewer validation values in a bin: it takes its gap's (or pooled) weights
 
 
 @dataclass(frozen=True)
 class Blend:
-    """Per-bin convex weights of the candidate fills and what they scored on validation."""
+    """Convex weights of the candidate fills per bin (gap x change) and what they scored on
+    validation."""
 
     names: tuple[str, ...]
-    weights: np.ndarray  # (len(BINS), len(names)), each row sums to 1
+    weights: np.ndarray  # (len(bin_names()), len(names)), each row sums to 1
     validation_error: dict[str, float]  # 0..255 MAE on the held-out pixels, per fill
     validation_values: int
 
@@ -30,11 +37,19 @@ class Blend:
         """The weights and validation errors as metrics.json keeps them."""
         return {
             "candidates": list(self.names),
-            "bins": list(BINS),
+            "bins": bin_names(),
             "weights": [[round(float(w), 3) for w in row] for row in self.weights],
             "validation_error": {k: round(v, 4) for k, v in self.validation_error.items()},
             "validation_values": self.validation_values,
         }
+
+
+def bin_names() -> list[str]:
+    """One name per bin: the gap, then the change of the known values around it."""
+    bounds = (0.0, *CHANGE_EDGES)
+    changes = [f"change {lo:g}-{hi:g}" for lo, hi in zip(bounds, CHANGE_EDGES, strict=False)]
+    changes.append(f"change {CHANGE_EDGES[-1]:g}+")
+    return [f"{gap}, {change}" for gap in BINS for change in changes]
 
 
 def holdout(visible: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -82,14 +97,39 @@ def _isolated(known: np.ndarray, shape: np.ndarray, t: int) -> bool:
 
 
 def gap_bins(known: np.ndarray) -> np.ndarray:
-    """Each pixel's bin (T, S, S) by its temporal distance to the nearest known frame."""
-    length = known.shape[0]
-    steps = np.arange(length).reshape(-1, *([1] * (known.ndim - 1)))
-    before = np.maximum.accumulate(np.where(known, steps, -1), axis=0)
-    after = np.minimum.accumulate(np.where(known, steps, length)[::-1], axis=0)[::-1]
+    """Each pixel's bin by its temporal distance to the nearest known frame, for (T, S, S) or
+    (N, T, S, S) `known`: time is the third axis from the end."""
+    length = known.shape[-3]
+    steps = np.arange(length).reshape(length, 1, 1)
+    before = np.maximum.accumulate(np.where(known, steps, -1), axis=-3)
+    after = np.flip(
+        np.minimum.accumulate(np.flip(np.where(known, steps, length), axis=-3), axis=-3), axis=-3
+    )
     one_side = (before < 0) | (after >= length)
     distance = np.minimum(steps - before, after - steps)
-    return np.where(one_side, len(BINS) - 1, np.clip(distance, 1, 3) - 1)
+    bins: np.ndarray = np.where(one_side, len(BINS) - 1, np.clip(distance, 1, 3) - 1)
+    return bins
+
+
+def blend_bins(observed: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Each pixel's bin (N, T, S, S) of (N, T, 3, S, S) videos with `known` pixels: its gap bin
+    times the change classes, plus its change class (0 where a side has no known frame)."""
+    classes = len(CHANGE_EDGES) + 1
+    change = np.stack([_neighbour_change(v, k) for v, k in zip(observed, known, strict=True)])
+    bins: np.ndarray = gap_bins(known) * classes + np.digitize(change, CHANGE_EDGES)
+    return bins
+
+
+def _neighbour_change(video: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """|after - before| of each pixel's nearest known values (T, S, S), channel mean, 0..255;
+    0 where a side has none."""
+    seen = np.broadcast_to(known[:, None], video.shape)
+    length = video.shape[0]
+    before = _last_seen(seen)
+    after = length - 1 - _last_seen(seen[::-1])[::-1]
+    both = ((before >= 0) & (after < length)).all(axis=1)
+    change = np.abs(_at(video, after) - _at(video, before)).mean(axis=1) * 127.5
+    return np.where(both, change, 0.0)
 
 
 def cubic_interpolation_fill(video: np.ndarray, visible: np.ndarray) -> np.ndarray:
@@ -152,29 +192,45 @@ def candidate_fills(
 def fit_blend(
     truth: np.ndarray, fills: dict[str, np.ndarray], validation: np.ndarray, bins: np.ndarray
 ) -> Blend:
-    """Per-bin convex weights minimising the absolute error on the validation pixels only."""
+    """Per-bin convex weights minimising the absolute error on the validation pixels only; a
+    bin with too few of them takes its gap's weights, a gap with too few the pooled ones."""
     chosen = np.broadcast_to(validation[:, :, None], truth.shape)
     target = truth[chosen]  # only the held-out pixels' truth is read
     names = tuple(fills)
     values = np.stack([fills[n][chosen] for n in names])  # (K, V)
     where = np.broadcast_to(bins[:, :, None], truth.shape)[chosen]
+    classes = len(CHANGE_EDGES) + 1
     grid = _simplex_grid(len(names))
     pooled = _best_weights(grid, values, target)
+    gaps = [
+        _bin_weights(grid, values, target, where // classes == g, pooled) for g in range(len(BINS))
+    ]
     weights = np.stack(
         [
-            _best_weights(grid, values[:, where == b], target[where == b])
-            if (where == b).sum() >= MIN_BIN_VALUES
-            else pooled
-            for b in range(len(BINS))
+            _bin_weights(grid, values, target, where == b, gaps[b // classes])
+            for b in range(len(BINS) * classes)
         ]
     )
     errors = {n: _mae(values[i], target) for i, n in enumerate(names)}
     blended = _mae(np.einsum("kv,vk->v", values, weights[where]), target)
     best = min(names, key=errors.__getitem__)
     if blended > errors[best]:  # pooled rows of small bins can lose to one fill: keep that one
-        weights = np.tile(np.eye(len(names))[names.index(best)], (len(BINS), 1))
+        weights = np.tile(np.eye(len(names))[names.index(best)], (len(weights), 1))
         blended = errors[best]
     return Blend(names, weights, errors | {"blend": blended}, int(target.size))
+
+
+def _bin_weights(
+    grid: np.ndarray,
+    values: np.ndarray,
+    target: np.ndarray,
+    members: np.ndarray,
+    fallback: np.ndarray,
+) -> np.ndarray:
+    """The best weights on the validation values in `members`, or `fallback` if too few."""
+    if members.sum() < MIN_BIN_VALUES:
+        return fallback
+    return _best_weights(grid, values[:, members], target[members])
 
 
 def _mae(estimate: np.ndarray, target: np.ndarray) -> float:
@@ -199,9 +255,13 @@ def blended_recovery(
     observed = np.where(visible[:, :, None], truth, 0.0)
     known = visible & ~validation
     blend = fit_blend(
-        observed, candidate_fills(observed, known, model_fill), validation, gap_bins(known)
+        observed,
+        candidate_fills(observed, known, model_fill),
+        validation,
+        blend_bins(observed, known),
     )
-    filled = apply_blend(blend, candidate_fills(observed, visible, model_fill), gap_bins(visible))
+    fills = candidate_fills(observed, visible, model_fill)
+    filled = apply_blend(blend, fills, blend_bins(observed, visible))
     return np.where(visible[:, :, None], observed, filled), blend
 
 

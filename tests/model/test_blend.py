@@ -9,6 +9,7 @@ import numpy as np
 
 from model.blend import (
     BINS,
+    bin_names,
     blended_recovery,
     cubic_interpolation_fill,
     gap_bins,
@@ -28,13 +29,13 @@ def _missing_every_other(frames: int = 40, size: int = 8) -> np.ndarray:
     return visible
 
 
-def _box_mask(frames: int = 40, size: int = 8) -> np.ndarray:
-    """(T, S, S) visibility with a 3x3 box hidden at a random place in every frame."""
+def _box_mask(frames: int = 40, size: int = 8, side: int = 3) -> np.ndarray:
+    """(T, S, S) visibility with a side x side box hidden at a random place in every frame."""
     rng = np.random.default_rng(3)
     visible = np.ones((frames, size, size), dtype=bool)
     for t in range(frames):
-        y, x = rng.integers(0, size - 3, 2)
-        visible[t, y : y + 3, x : x + 3] = False
+        y, x = rng.integers(0, size - side, 2)
+        visible[t, y : y + side, x : x + side] = False
     return visible
 
 
@@ -77,6 +78,9 @@ def test_gap_bins_by_distance_to_the_nearest_known_frame() -> None:
     known = np.array([True, False, False, False, False, True, False, False])[:, None, None]
     assert gap_bins(known)[:, 0, 0].tolist() == [0, 0, 1, 1, 0, 0, 3, 3]
     assert gap_bins(known).max() == len(BINS) - 1
+    # a batch of videos (N, T, S, S), as the blend passes them: time is still the frames' axis
+    batch = np.stack([known, np.roll(known, 1, axis=0)])
+    assert np.array_equal(gap_bins(batch), np.stack([gap_bins(v) for v in batch]))
 
 
 def test_the_blend_never_reads_the_truth_of_occluded_pixels() -> None:
@@ -105,6 +109,35 @@ def test_the_blend_is_no_worse_than_either_input_where_it_was_fitted() -> None:
             assert errors["blend"] <= min(errors["model"], errors["interpolation"]) + 1e-9
             assert np.all((blend.weights >= 0) & (blend.weights <= 1))
             assert np.allclose(blend.weights.sum(axis=1), 1)
+
+
+def test_still_pixels_take_interpolation_and_moving_ones_the_model() -> None:
+    """Left half still, right half moving fast; the model's fill noisy everywhere but right
+    where it moves: the bins by the change of the known values around a pixel weight each
+    fill where it is good, and the blend beats both on the occluded pixels."""
+    visible = _box_mask(frames=40, size=32, side=12)
+    rng = np.random.default_rng(0)
+    t = np.arange(40).reshape(-1, 1, 1, 1)
+    still = np.broadcast_to(rng.uniform(-0.8, 0.8, (1, 3, 32, 16)), (40, 3, 32, 16))
+    moving = 0.8 * np.sin(1.5 * t + rng.uniform(0, 6, (1, 3, 32, 16)))
+    truth = np.concatenate([still, moving], axis=3)[None]
+    model = truth + rng.normal(0, 0.1, truth.shape)
+    model[..., 16:] = truth[..., 16:] + rng.normal(0, 0.01, truth[..., 16:].shape)
+    held = holdout(visible, 0.2, seed=0)[None]
+    recovered, blend = blended_recovery(truth, model, visible[None], held)
+    rows = dict(zip(bin_names(), blend.weights, strict=True))
+    assert rows["1 frame, change 0-2"][blend.names.index("interpolation")] >= 0.9
+    assert rows["1 frame, change 32+"][blend.names.index("model")] >= 0.9
+    hidden = np.broadcast_to(~visible[None, :, None], truth.shape)  # (1, T, 3, S, S)
+    error = {
+        name: np.abs(fill - truth)[hidden].mean()
+        for name, fill in (
+            ("blend", recovered),
+            ("model", model),
+            ("interpolation", linear_interpolation_fill(truth[0], visible[:, None])[None]),
+        )
+    }
+    assert error["blend"] < 0.8 * min(error["model"], error["interpolation"]), error
 
 
 def test_a_masked_run_reports_model_interpolation_and_blend(
