@@ -13,6 +13,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+from model.auto_work import choice_frames
 from model.config import SynthesisConfig, TrainConfig
 
 FLOAT = 4  # bytes of a float32
@@ -174,8 +175,10 @@ def estimate_train(
     if not masked:
         parts["quality_report"] = _quality_report_bytes(config)
     steps = 2 * config.langevin_steps + 3 * config.learn_steps  # forwards per chunk
-    flops = config.epochs * n * config.frames * steps * frame_flops(config)
-    return Estimate(sum(parts.values()), flops, parts)
+    frames = config.epochs * n * config.frames * steps
+    if config.method == "auto" and not masked:  # then the choice synthesizes its candidates
+        frames += choice_frames(config.frames, config.residual != "none")
+    return Estimate(sum(parts.values()), frames * frame_flops(config), parts)
 
 
 def estimate_synthesis(model: TrainConfig, config: SynthesisConfig) -> Estimate:

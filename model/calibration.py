@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from model.auto_work import GAIN_STEPS, GAIN_VIDEOS
 from model.networks import DynamicGenerator
 from model.quality import mean_motion
 
@@ -30,11 +31,9 @@ CALIBRATION_KEYS = ("mean", "pull", "gain")
 PULLS = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 ANCHOR_VIDEOS = 32  # rollouts per pull tried (states only: no frame is decoded)
 ANCHOR_MULTIPLE = 4  # rollouts of 4x the training length, the quality report's syntheses
-GAIN_VIDEOS = 8  # syntheses of the training length per gain tried
 # the gain is searched in this range (log scale): flashing_light's plain model needs 0.25,
 # fire's residual model 1.2 (QUALITY.md, evening 2026-12-02)
 GAIN_RANGE = (1 / 16, 4.0)
-GAIN_STEPS = 8  # bisection steps: the gain to within a factor of 2 ** (6 / 2 ** 8)
 CALIBRATION_STREAM = 6007  # the fits draw their noise from a stream of their own
 
 

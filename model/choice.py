@@ -9,17 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from model.auto_work import AUTO_DRAWS, AUTO_MULTIPLE, AUTO_VIDEOS
 from model.calibration import calibrated
 from model.evaluation import read_clip, synthesize
 from model.quality import DRIFT_MAX, MOTION_RANGE, drift, motion_ratio, scores
 from model.video_frames import ClipSettings
 
-# Each candidate is scored on AUTO_DRAWS reports of AUTO_VIDEOS syntheses (their own seeds and
-# patch draws), 4x the training length: one report of two syntheses scatters by up to a
-# quarter (QUALITY.md), and the candidates' distances can differ by 10 %.
-AUTO_VIDEOS = 6
-AUTO_DRAWS = 2
-AUTO_MULTIPLE = 4
 MIN_HELD_OUT = 8  # fewer frames after the training range: score against the clip itself
 SHOWN = ("dynamics", "appearance", "motion_ratio", "drift", "novelty")
 
