@@ -162,6 +162,8 @@ def _make_learner(
     seen = data.training_visible
     visible = None if seen is None else torch.from_numpy(seen[:, :, None])
     learner = ABPTTLearner(config, clips, visible, seed=seed, device=device)
+    if data.visible is not None and data.validation is not None and config.release_epoch:
+        learner.schedule_release(torch.from_numpy(data.visible[:, :, None]), config.release_epoch)
     if resume is not None and resume.exists():
         learner.load_state_tensors(*load_resume(resume, config))
         log.info("resumed from %s at epoch %d", resume, learner.epoch)
@@ -200,7 +202,15 @@ def _outputs(
     metrics = _training_metrics(learner, truth, averaged, last, data.training_visible) | extra
     recovered = None
     if data.visible is not None:
-        recovered, recovery = recovered_videos(truth, averaged, last, data.visible, data.validation)
+        held_out_fill = learner.held_out_fill()
+        recovered, recovery = recovered_videos(
+            truth,
+            averaged,
+            last,
+            data.visible,
+            data.validation,
+            None if held_out_fill is None else held_out_fill.cpu().numpy(),
+        )
         metrics |= recovery
         recovered = to_uint8(recovered)
     losses = ([s.loss for s in learner.history], [s.mse for s in learner.history])

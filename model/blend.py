@@ -247,16 +247,22 @@ def apply_blend(blend: Blend, fills: dict[str, np.ndarray], bins: np.ndarray) ->
 
 
 def blended_recovery(
-    truth: np.ndarray, model_fill: np.ndarray | None, visible: np.ndarray, validation: np.ndarray
+    truth: np.ndarray,
+    model_fill: np.ndarray | None,
+    visible: np.ndarray,
+    validation: np.ndarray,
+    held_out_fill: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Blend]:
     """The recovered videos (N, T, 3, S, S) and their blend: weights fitted on the held-out
-    `validation` pixels with the fills made without them, applied to the occluded pixels
-    with the fills made from every visible pixel. The truth of occluded pixels is never read."""
+    `validation` pixels with fills made without them (the model's: `held_out_fill` if the
+    pixels were later trained on, else `model_fill`), applied to the occluded pixels with the
+    fills made from every visible pixel. The truth of occluded pixels is never read."""
     observed = np.where(visible[:, :, None], truth, 0.0)
     known = visible & ~validation
+    fitted_model = model_fill if held_out_fill is None else held_out_fill
     blend = fit_blend(
         observed,
-        candidate_fills(observed, known, model_fill),
+        candidate_fills(observed, known, fitted_model),
         validation,
         blend_bins(observed, known),
     )

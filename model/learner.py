@@ -49,6 +49,15 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     )
 
 
+@dataclass
+class Release:
+    """When a run with held-out pixels trains on them too, and the fill they are validated on."""
+
+    visible: torch.Tensor  # (N, T, 1, H, W): every visible pixel, the held-out ones included
+    epoch: int
+    fill: torch.Tensor | None = None  # the posterior mean at `epoch`, once it has passed
+
+
 class ABPTTLearner:
     """Owns the model, the optimiser, the persistent chains and the RNG of one training run."""
 
@@ -80,6 +89,7 @@ class ABPTTLearner:
         self.reconstruction = torch.zeros_like(self.clips)
         self.recon_sum = torch.zeros_like(self.clips)
         self.recon_count = 0
+        self.release: Release | None = None
 
     # -- public -------------------------------------------------------------------------
 
@@ -121,6 +131,8 @@ class ABPTTLearner:
             )
         self.epoch += 1
         self._accumulate_reconstruction()
+        if self.release is not None and self.epoch == self.release.epoch:
+            self._release_held_out(self.release)
         stats = EpochStats(
             self.epoch,
             energy_total / len(bounds),
@@ -170,6 +182,23 @@ class ABPTTLearner:
             )
             self._parameter_step(energy)
             carry = states[:, -1].detach()
+
+    def schedule_release(self, visible: torch.Tensor, epoch: int) -> None:
+        """After `epoch`, train on `visible` (N, T, 1, H, W): the held-out pixels too. The
+        posterior mean until then is kept as the held-out pixels' fill for the blend."""
+        self.release = Release(visible.to(self.device, torch.float32), epoch)
+
+    def held_out_fill(self) -> torch.Tensor | None:
+        """The posterior mean from before the held-out pixels were released, if they were."""
+        return None if self.release is None else self.release.fill
+
+    def _release_held_out(self, release: Release) -> None:
+        """Keep the fill the held-out pixels are validated on, then train on them too, with
+        the posterior mean begun anew (the held-out truth must not reach that fill)."""
+        release.fill = self.averaged_reconstruction().clone()
+        self.visible = release.visible
+        self.recon_sum.zero_()
+        self.recon_count = 0
 
     def averaged_reconstruction(self) -> torch.Tensor:
         """Posterior mean of the reconstructions of the last epochs, (N, T, 3, H, W)."""
@@ -359,6 +388,8 @@ class ABPTTLearner:
             "recon_sum": self.recon_sum,
             "reconstruction": self.reconstruction,
         }
+        if (fill := self.held_out_fill()) is not None:
+            tensors["held_out_fill"] = fill
         meta = {
             "epoch": str(self.epoch),
             "recon_count": str(self.recon_count),
@@ -386,3 +417,6 @@ class ABPTTLearner:
         self.epoch = int(meta["epoch"])
         self.recon_count = int(meta["recon_count"])
         self.history = [EpochStats(**s) for s in json.loads(meta["history"])]
+        if self.release is not None and "held_out_fill" in tensors:  # saved after the release
+            self.release.fill = tensors["held_out_fill"].to(self.device)
+            self.visible = self.release.visible

@@ -15,9 +15,12 @@ def recovered_videos(
     last: np.ndarray,
     visible: np.ndarray,
     validation: np.ndarray | None,
+    held_out_fill: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, object]]:
     """The recovered videos (N, T, 3, S, S) and their metrics: the blend fitted on the held-out
-    pixels where there are any, else the model's posterior mean, beside the baselines."""
+    pixels where there are any (on `held_out_fill`, the model's fill from before they were
+    released into training, when they were), else the model's posterior mean, beside the
+    baselines."""
     weight = visible[:, :, None]
     observed = np.where(weight, truth, 0.0)  # the fills below never see occluded truth
     fills = candidate_fills(observed, visible, averaged) | {
@@ -34,11 +37,12 @@ def recovered_videos(
     } | {f"recovery_error_{name}": error for name, error in errors.items()}
     if validation is None or not validation.any():
         return np.where(weight, truth, averaged), metrics
-    recovered, blend = blended_recovery(truth, averaged, visible, validation)
+    recovered, blend = blended_recovery(truth, averaged, visible, validation, held_out_fill)
     metrics |= {
         "recovery_error": recovery_error(truth, recovered, weight),
         "recovery_method": "blend",
         "held_out_fraction": float(validation.sum() / max(visible.sum(), 1)),
+        "held_out_released": held_out_fill is not None,
         "blend": blend.summary(),
     }
     return recovered, metrics

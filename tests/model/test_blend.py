@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from model.blend import (
     BINS,
@@ -16,6 +17,7 @@ from model.blend import (
     holdout,
 )
 from model.config import with_recovery_defaults
+from model.learner import ABPTTLearner
 from model.masks import MissingFramesMask
 from model.metrics import linear_interpolation_fill
 from model.training import train_model
@@ -158,7 +160,44 @@ def test_a_masked_run_reports_model_interpolation_and_blend(
     blend = metrics["blend"]
     assert isinstance(blend, dict) and set(blend["validation_error"]) >= {"model", "blend"}
     assert 0 < float(metrics["held_out_fraction"]) < 0.3  # type: ignore[arg-type]
+    assert metrics["held_out_released"] is True  # after epoch 2 of 3
     assert (tmp_path / "out" / "recovered.mp4").is_file()
+
+
+def _held_out_learner(truth: torch.Tensor, visible: np.ndarray, held: np.ndarray) -> ABPTTLearner:
+    """A tiny learner on 8 epochs that trains without `held` until epoch 6, then with it."""
+    config = tiny_config(epochs=8, holdout=0.1, holdout_release=0.25, chunk_length=16)
+    assert config.release_epoch == 6
+    learner = ABPTTLearner(config, truth, torch.from_numpy((visible & ~held)[None, :, None]))
+    learner.schedule_release(torch.from_numpy(visible[None, :, None]), config.release_epoch)
+    return learner
+
+
+def test_held_out_pixels_are_released_late_and_their_fill_never_saw_them(
+    tmp_path: Path,
+) -> None:
+    """The fill the blend is fitted on is the posterior mean from before the release: the same
+    whatever the held-out pixels hold; the final fill, trained on them, differs; a run resumed
+    across the release ends bit-identical to one that was not stopped."""
+    visible = _box_mask(frames=16, size=16, side=5)
+    held = holdout(visible, 0.1, seed=0)
+    truth, _ = _scene(visible)
+    clips = torch.from_numpy(truth.astype(np.float32))
+    other = clips.clone()
+    other[0, torch.from_numpy(held)[:, None].expand(-1, 3, -1, -1)] = 0.9  # other held-out truth
+    runs = [_held_out_learner(c, visible, held) for c in (clips, clips, other)]
+    runs[0].fit()
+    runs[1].fit(epochs=7)  # stopped after the release, resumed in a new learner
+    resumed = _held_out_learner(clips, visible, held)
+    resumed.load_state_tensors(*runs[1].state_tensors())
+    resumed.fit()
+    runs[2].fit()
+    fills = [r.held_out_fill() for r in (runs[0], resumed, runs[2])]
+    assert all(f is not None for f in fills)
+    assert torch.equal(fills[0], fills[1]) and torch.equal(fills[0], fills[2])
+    assert torch.equal(runs[0].averaged_reconstruction(), resumed.averaged_reconstruction())
+    assert not torch.equal(runs[0].averaged_reconstruction(), runs[2].averaged_reconstruction())
+    assert runs[0].recon_count == 2  # the posterior mean after the release: epochs 7 and 8
 
 
 def test_faithful_recovery_holds_nothing_out(tmp_path: Path, waves_video: Path) -> None:
