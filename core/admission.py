@@ -168,13 +168,19 @@ def _check_length(config: TrainConfig, video: Video) -> None:
         )
 
 
+# the masks whose frame lists are the clip's: their model and the field an error names
+_FRAME_LISTS: dict[str, tuple[type[RegionsMask] | type[MissingFramesMask], str]] = {
+    "regions": (RegionsMask, "mask.boxes"),
+    "missing_frames": (MissingFramesMask, "mask.frames"),
+}
+
+
 def _check_mask_frames(mask: dict[str, Any] | None, clip_frames: int, window: ClipWindow) -> None:
     """Missing frames and box frames are the clip's: one past the shortest clip is refused
-    now, not by the worker."""
-    if mask is None or mask["kind"] not in ("regions", "missing_frames"):
+    now, not by the worker, and so is a list of missing frames none of which is trained."""
+    if mask is None or mask["kind"] not in _FRAME_LISTS:
         return
-    kind = RegionsMask if mask["kind"] == "regions" else MissingFramesMask
-    field = "mask.boxes" if mask["kind"] == "regions" else "mask.frames"
+    kind, field = _FRAME_LISTS[mask["kind"]]
     try:
         spec = kind.model_validate(mask)
         check_mask_frames(spec, clip_frames)

@@ -19,6 +19,7 @@ BINS = ("1 frame", "2 frames", "3+ frames", "one side")
 # ones otherwise than the held-out ones do (the paper's box over a running tiger: QUALITY.md),
 # so each class gets its own weights.
 CHANGE_EDGES = (2.0, 8.0, 32.0)
+CHANGE_CLASSES = len(CHANGE_EDGES) + 1
 GRID_STEP = 0.05  # weights are searched on a grid over the simplex, so each lies in [0, 1]
 MIN_BIN_VALUES = 2000  # fewer validation values in a bin: it takes its gap's (or pooled) weights
 
@@ -114,9 +115,8 @@ def gap_bins(known: np.ndarray) -> np.ndarray:
 def blend_bins(observed: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Each pixel's bin (N, T, S, S) of (N, T, 3, S, S) videos with `known` pixels: its gap bin
     times the change classes, plus its change class (0 where a side has no known frame)."""
-    classes = len(CHANGE_EDGES) + 1
     change = np.stack([_neighbour_change(v, k) for v, k in zip(observed, known, strict=True)])
-    bins: np.ndarray = gap_bins(known) * classes + np.digitize(change, CHANGE_EDGES)
+    bins: np.ndarray = gap_bins(known) * CHANGE_CLASSES + np.digitize(change, CHANGE_EDGES)
     return bins
 
 
@@ -199,16 +199,16 @@ def fit_blend(
     names = tuple(fills)
     values = np.stack([fills[n][chosen] for n in names])  # (K, V)
     where = np.broadcast_to(bins[:, :, None], truth.shape)[chosen]
-    classes = len(CHANGE_EDGES) + 1
     grid = _simplex_grid(len(names))
     pooled = _best_weights(grid, values, target)
     gaps = [
-        _bin_weights(grid, values, target, where // classes == g, pooled) for g in range(len(BINS))
+        _bin_weights(grid, values, target, where // CHANGE_CLASSES == g, pooled)
+        for g in range(len(BINS))
     ]
     weights = np.stack(
         [
-            _bin_weights(grid, values, target, where == b, gaps[b // classes])
-            for b in range(len(BINS) * classes)
+            _bin_weights(grid, values, target, where == b, gaps[b // CHANGE_CLASSES])
+            for b in range(len(BINS) * CHANGE_CLASSES)
         ]
     )
     errors = {n: _mae(values[i], target) for i, n in enumerate(names)}
