@@ -68,7 +68,11 @@ def _seed(db_url: str) -> tuple[str, list[str]]:
         return job.id, [plain for _, plain in made]
 
 
-@pytest.fixture(scope="module")
+# One API per test, not per module: the first test's event streams, closed by the client,
+# can leave a read queued in the API's thread pool. Under CI load such a read ran after the
+# second test locked the jobs table and held one of the two pooled connections, so the owner's
+# second request got 503 instead of waiting for the lock, and its third 503 instead of 429.
+@pytest.fixture
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     require("Redis", REDIS_HOST, REDIS_PORT)
     tmp = tmp_path_factory.mktemp("load-bounds")
