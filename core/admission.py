@@ -104,7 +104,7 @@ def plan_train_job(
     config = config.fit_to_length(shortest)
     for video in sources:
         _check_length(config, video)
-    _check_mask_frames(mask, shortest, ClipWindow(config.frames, config.start, config.every))
+    _check_mask_frames(mask, shortest, config.window)
     if mask_file is not None:
         if mask_file.kind == "image":
             raise Invalid(
@@ -158,7 +158,7 @@ def _check_kind(video: Video, field: str, wanted: str, code: str) -> None:
 
 def _check_length(config: TrainConfig, video: Video) -> None:
     """Refuse now what the worker would fail on: a clip shorter than the frames asked for."""
-    needed = ClipWindow(config.frames, config.start, config.every).needed
+    needed = config.window.needed
     if video.frames < needed:
         raise Invalid(
             f"config.frames: video {video.id} has {video.frames} frames, but start "
@@ -196,7 +196,7 @@ def _check_mask_fits(config: TrainConfig, mask: Video, source: Video) -> None:
         check_mask_fits(
             f"mask.video_id {mask.id}",
             (mask.frames, mask.height, mask.width),
-            frames=ClipWindow(config.frames, config.start, config.every),
+            frames=config.window,
             # the worker crops a non-square mask like the first training video
             source_size=(source.width, source.height),
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.metrics import linear_interpolation_fill, recovery_error
+from model.metrics import linear_interpolation_fill, nearest_seen_frames, recovery_error
 
 # Bins of an unknown pixel by its temporal distance to the nearest known frame at that pixel:
 # interpolation is sharp across a one-frame gap and blurs over longer ones.
@@ -102,10 +102,7 @@ def gap_bins(known: np.ndarray) -> np.ndarray:
     (N, T, S, S) `known`: time is the third axis from the end."""
     length = known.shape[-3]
     steps = np.arange(length).reshape(length, 1, 1)
-    before = np.maximum.accumulate(np.where(known, steps, -1), axis=-3)
-    after = np.flip(
-        np.minimum.accumulate(np.flip(np.where(known, steps, length), axis=-3), axis=-3), axis=-3
-    )
+    before, after = nearest_seen_frames(known, axis=-3)
     one_side = (before < 0) | (after >= length)
     distance = np.minimum(steps - before, after - steps)
     bins: np.ndarray = np.where(one_side, len(BINS) - 1, np.clip(distance, 1, 3) - 1)
@@ -125,8 +122,7 @@ def _neighbour_change(video: np.ndarray, known: np.ndarray) -> np.ndarray:
     0 where a side has none."""
     seen = np.broadcast_to(known[:, None], video.shape)
     length = video.shape[0]
-    before = _last_seen(seen)
-    after = length - 1 - _last_seen(seen[::-1])[::-1]
+    before, after = nearest_seen_frames(seen)
     both = ((before >= 0) & (after < length)).all(axis=1)
     change = np.abs(_at(video, after) - _at(video, before)).mean(axis=1) * 127.5
     return np.where(both, change, 0.0)
@@ -137,13 +133,12 @@ def cubic_interpolation_fill(video: np.ndarray, visible: np.ndarray) -> np.ndarr
     tangents from the visible frames beyond them (linear where a side lacks one); (T, C, H, W)."""
     seen = np.broadcast_to(visible, video.shape).astype(bool)
     length = video.shape[0]
-    last = _last_seen(seen)  # (T, C, H, W): last visible frame <= t, -1 if none
-    following = _last_seen(seen[::-1])[::-1]  # mirrored: length - 1 - first visible >= t
-    b1, a1 = last, length - 1 - following
-    both = (b1 >= 0) & (a1 < length)
-    b1c, a1c = np.clip(b1, 0, length - 1), np.clip(a1, 0, length - 1)
+    last, first = nearest_seen_frames(seen)  # (T, C, H, W): -1 / length where none
+    both = (last >= 0) & (first < length)
+    b1c, a1c = np.clip(last, 0, length - 1), np.clip(first, 0, length - 1)
+    # the visible frames beyond the nearest ones: the last before b1, the first after a1
     b2 = np.where(b1c > 0, np.take_along_axis(last, np.maximum(b1c - 1, 0), axis=0), -1)
-    after_next = length - 1 - np.take_along_axis(following, np.minimum(a1c + 1, length - 1), 0)
+    after_next = np.take_along_axis(first, np.minimum(a1c + 1, length - 1), axis=0)
     a2 = np.where(a1c < length - 1, after_next, length)
     v = {name: _at(video, idx) for name, idx in (("b1", b1c), ("a1", a1c))}
     span = np.maximum(a1c - b1c, 1)
@@ -159,12 +154,6 @@ def cubic_interpolation_fill(video: np.ndarray, visible: np.ndarray) -> np.ndarr
     )
     linear = linear_interpolation_fill(video, visible)
     return np.where(seen, video, np.where(both, np.clip(curve, -1, 1), linear))
-
-
-def _last_seen(seen: np.ndarray) -> np.ndarray:
-    """Index of the last visible frame at or before each t, -1 where there is none."""
-    steps = np.arange(seen.shape[0]).reshape(-1, *([1] * (seen.ndim - 1)))
-    return np.maximum.accumulate(np.where(seen, steps, -1), axis=0)
 
 
 def _at(video: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -253,22 +242,36 @@ def blended_recovery(
     validation: np.ndarray,
     held_out_fill: np.ndarray | None = None,
 ) -> tuple[np.ndarray, Blend]:
-    """The recovered videos (N, T, 3, S, S) and their blend: weights fitted on the held-out
-    `validation` pixels with fills made without them (the model's: `held_out_fill` if the
-    pixels were later trained on, else `model_fill`), applied to the occluded pixels with the
-    fills made from every visible pixel. The truth of occluded pixels is never read."""
+    """The recovered videos (N, T, 3, S, S) and their blend: `fit_recovery_blend`, applied to
+    the occluded pixels with the fills made from every visible pixel."""
     observed = np.where(visible[:, :, None], truth, 0.0)
+    fills = candidate_fills(observed, visible, model_fill)
+    blend = fit_recovery_blend(observed, visible, validation, model_fill, held_out_fill)
+    return apply_recovery_blend(blend, observed, visible, fills), blend
+
+
+def fit_recovery_blend(
+    observed: np.ndarray,
+    visible: np.ndarray,
+    validation: np.ndarray,
+    model_fill: np.ndarray | None,
+    held_out_fill: np.ndarray | None = None,
+) -> Blend:
+    """The blend's weights fitted on the held-out `validation` pixels with fills made without
+    them (the model's: `held_out_fill` if the pixels were later trained on, else
+    `model_fill`). `observed` holds the visible pixels only: occluded truth is never read."""
     known = visible & ~validation
     fitted_model = model_fill if held_out_fill is None else held_out_fill
-    blend = fit_blend(
-        observed,
-        candidate_fills(observed, known, fitted_model),
-        validation,
-        blend_bins(observed, known),
-    )
-    fills = candidate_fills(observed, visible, model_fill)
+    fills = candidate_fills(observed, known, fitted_model)
+    return fit_blend(observed, fills, validation, blend_bins(observed, known))
+
+
+def apply_recovery_blend(
+    blend: Blend, observed: np.ndarray, visible: np.ndarray, fills: dict[str, np.ndarray]
+) -> np.ndarray:
+    """The visible pixels kept, the occluded ones the blend of `fills` (made from them all)."""
     filled = apply_blend(blend, fills, blend_bins(observed, visible))
-    return np.where(visible[:, :, None], observed, filled), blend
+    return np.where(visible[:, :, None], observed, filled)
 
 
 def fill_errors(

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
+from model.masks import ClipWindow
+
 # Configs are strict: a JSON string or boolean where a number belongs ("epochs": "3", true)
 # is refused, never coerced. Tuples alone stay lax so JSON arrays are taken, but their items
 # are strict too.
@@ -248,6 +250,11 @@ class TrainConfig(BaseModel):
     def fit_to_length(self, available: int) -> TrainConfig:
         """This config for clips of `available` frames: an unset `frames` shrinks to fit."""
         return fit_frames(self, available)
+
+    @property
+    def window(self) -> ClipWindow:
+        """The frames of the clip this run trains on."""
+        return ClipWindow(self.frames, self.start, self.every)
 
     @property
     def chunk(self) -> int:

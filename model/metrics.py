@@ -41,16 +41,26 @@ def temporal_mean_fill(video: np.ndarray, visible: np.ndarray) -> np.ndarray:
     return np.where(weight > 0, video, mean[None])
 
 
+def nearest_seen_frames(seen: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per element, the index along `axis` (time) of the last seen frame at or before it (-1
+    where none) and of the first at or after it (the length where none)."""
+    length = seen.shape[axis]
+    shape = [1] * seen.ndim
+    shape[axis] = length
+    steps = np.arange(length).reshape(shape)
+    before = np.maximum.accumulate(np.where(seen, steps, -1), axis=axis)
+    flipped = np.flip(np.where(seen, steps, length), axis=axis)
+    after = np.flip(np.minimum.accumulate(flipped, axis=axis), axis=axis)
+    return before, after
+
+
 def linear_interpolation_fill(video: np.ndarray, visible: np.ndarray) -> np.ndarray:
     """Baseline: each occluded pixel linearly interpolated in time between its nearest visible
     frames before and after (the nearest one at either end); video (T, C, H, W)."""
     seen = np.broadcast_to(visible, video.shape).astype(bool)
     length = video.shape[0]
     steps = np.arange(length).reshape(-1, *([1] * (video.ndim - 1)))
-    before = np.maximum.accumulate(np.where(seen, steps, -1), axis=0)  # last visible t' <= t
-    after = np.minimum.accumulate(np.where(seen, steps, length)[::-1], axis=0)[
-        ::-1
-    ]  # first t' >= t
+    before, after = nearest_seen_frames(seen)
     has_before, has_after = before >= 0, after < length
     before_c, after_c = np.clip(before, 0, length - 1), np.clip(after, 0, length - 1)
     v_before = np.take_along_axis(video, before_c, axis=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.blend import blended_recovery, candidate_fills, fill_errors
+from model.blend import apply_recovery_blend, candidate_fills, fill_errors, fit_recovery_blend
 from model.metrics import recovery_error, temporal_mean_fill
 
 
@@ -37,7 +37,8 @@ def recovered_videos(
     } | {f"recovery_error_{name}": error for name, error in errors.items()}
     if validation is None or not validation.any():
         return np.where(weight, truth, averaged), metrics
-    recovered, blend = blended_recovery(truth, averaged, visible, validation, held_out_fill)
+    blend = fit_recovery_blend(observed, visible, validation, averaged, held_out_fill)
+    recovered = apply_recovery_blend(blend, observed, visible, fills)  # the extra fills unused
     metrics |= {
         "recovery_error": recovery_error(truth, recovered, weight),
         "recovery_method": "blend",
