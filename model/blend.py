@@ -136,7 +136,7 @@ def cubic_interpolation_fill(video: np.ndarray, visible: np.ndarray) -> np.ndarr
     last, first = nearest_seen_frames(seen)  # (T, C, H, W): -1 / length where none
     both = (last >= 0) & (first < length)
     b1c, a1c = np.clip(last, 0, length - 1), np.clip(first, 0, length - 1)
-    # the visible frames beyond the nearest ones: the last before b1, the first after a1
+    # the visible frames beyond the nearest ones: the last before b1c, the first after a1c
     b2 = np.where(b1c > 0, np.take_along_axis(last, np.maximum(b1c - 1, 0), axis=0), -1)
     after_next = np.take_along_axis(first, np.minimum(a1c + 1, length - 1), axis=0)
     a2 = np.where(a1c < length - 1, after_next, length)

@@ -29,9 +29,13 @@ def tiny_config(**overrides: Any) -> TrainConfig:
     return TrainConfig(**(fields | overrides))
 
 
-@pytest.fixture
-def waves_video(tmp_path: Path) -> Path:
-    """A 24-frame 16x16 procedural texture written as mp4."""
-    path = tmp_path / "waves.mp4"
+def write_waves_clip(path: Path) -> Path:
+    """The model tests' clip at `path`: a 24-frame 16x16 procedural texture as mp4."""
     write_video(path, iter(waves(24, 16)), 25)
     return path
+
+
+@pytest.fixture
+def waves_video(tmp_path: Path) -> Path:
+    """The model tests' clip (`write_waves_clip`) in the test's folder."""
+    return write_waves_clip(tmp_path / "waves.mp4")

@@ -21,10 +21,8 @@ import torch
 from safetensors import safe_open
 
 from model.masks import MissingFramesMask
-from model.procedural import waves
 from model.training import train_model
-from model.video_writers import write_video
-from tests.model.conftest import tiny_config
+from tests.model.conftest import tiny_config, write_waves_clip
 
 # sha256 of each written model file's tensors and metadata (see tensors_digest)
 EXPECTED = {
@@ -104,8 +102,7 @@ def train_and_digest(run: str, out: Path) -> list[str]:
     # The clip is encoded here, in the fresh process, not by the suite's fixture: within a
     # long pytest process x264 once wrote other bytes for the same frames (c5a98343... for
     # ce89720c...; not reproduced alone), which moved every hash below.
-    video = out.parent / "waves.mp4"
-    write_video(video, iter(waves(24, 16)), 25)
+    video = write_waves_clip(out.parent / "waves.mp4")
     spec = RUNS[run]
     config = tiny_config(epochs=6, precision="fp32", **spec["config"])
     mask = MissingFramesMask(frames=[3, 4, 5, 11]) if spec.get("mask") else None

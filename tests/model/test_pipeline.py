@@ -15,20 +15,15 @@ from model.synthesis import synthesize_videos
 from model.training import train_model
 from model.video_decode import probe_video
 from model.video_frames import read_video
-from tests.model.conftest import tiny_config
+from tests.model.conftest import tiny_config, write_waves_clip
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny model trained on a 16-frame procedural clip, shared by this module's tests."""
-    from model.procedural import waves
-    from model.video_writers import write_video
-
     root = tmp_path_factory.mktemp("trained")
-    write_video(root / "waves.mp4", iter(waves(24, 16)), 25)
-    result = train_model(
-        tiny_config(epochs=40), [root / "waves.mp4"], root / "out", seed=0, device="cpu"
-    )
+    clip = write_waves_clip(root / "waves.mp4")
+    result = train_model(tiny_config(epochs=40), [clip], root / "out", seed=0, device="cpu")
     return result.checkpoint
 
 
@@ -72,10 +67,7 @@ def test_synthesis_four_times_longer_stays_in_range_and_moves(
 
 
 def test_recovery_beats_the_temporal_mean(tmp_path: Path) -> None:
-    from model.procedural import waves
-    from model.video_writers import write_video
-
-    write_video(tmp_path / "waves.mp4", iter(waves(24, 16)), 25)
+    write_waves_clip(tmp_path / "waves.mp4")
     mask = MissingFramesMask(frames=list(range(1, 24, 3)))  # a third of the frames
     recovery = with_recovery_defaults({"chunk_length": 24})
     # the recovery defaults, tiny; 60 epochs recover as well as 150 did (recovery error 4.09
