@@ -123,17 +123,23 @@ def explain(
         why += f"of the trained variants, the {best}'s syntheses are closest to {against} in "
         why += f"dynamics + appearance distance, {_parts(variants[best])}"
         why += f", against {others}" if others else ""
-    if BASELINE in scored:
-        lds, dynamics = scored[BASELINE]["dynamics"], scored[best]["dynamics"]
-        relation = "below" if kept == BASELINE else "at or below"
-        lower, higher = (lds, dynamics) if kept == BASELINE else (dynamics, lds)
-        subject = "the LDS's" if kept == BASELINE else f"the {best}'s"
-        other = f"the {best}'s" if kept == BASELINE else "the LDS's"
-        why += f"; {subject} dynamics distance {lower:.4g} is {relation} {other} {higher:.4g}"
+    else:
+        why += "the only candidate"
+    why += _against_baseline(kept, best, scored)
     failing = [f"{n} ({'; '.join(f)})" for n, f in failed.items() if f]
     if failing:
         why += "; failing the report's checks: " + ", ".join(failing)
     return why
+
+
+def _against_baseline(kept: str, best: str, scored: dict[str, Any]) -> str:
+    """The clause comparing the best variant's dynamics with the LDS's ('' without both)."""
+    if BASELINE not in scored or best == BASELINE:
+        return ""
+    lds, variant = scored[BASELINE]["dynamics"], scored[best]["dynamics"]
+    if kept == BASELINE:
+        return f"; the LDS's dynamics distance {lds:.4g} is below the {best}'s {variant:.4g}"
+    return f"; its dynamics distance {variant:.4g} is at or below the LDS's {lds:.4g}"
 
 
 def _parts(score: dict[str, Any]) -> str:
