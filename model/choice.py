@@ -49,8 +49,8 @@ def choose_model(
     models: dict[str, Any], video: Path, settings: ClipSettings, seed: int, device: str
 ) -> dict[str, Any]:
     """Score each loaded model (name -> Checkpoint or LDSModel, the preferred first) against
-    the video's frames after the training range; the lowest mean dynamics distance is kept
-    (ties: the first). Returns what metrics.json reports: kept, why, the reference, scores."""
+    the video's frames after the training range and keep one by `pick`. Returns what
+    metrics.json reports: kept, why, the reference, scores."""
     length = AUTO_MULTIPLE * settings.frames
     clip, held_out = read_clip(video, settings, length)
     if held_out is not None and len(held_out) >= MIN_HELD_OUT:
@@ -79,7 +79,7 @@ def distance(score: dict[str, Any]) -> float:
     """How auto ranks the dynamic generator's variants: dynamics plus appearance distance."""
     # the calibrations trade one for the other: ranked by dynamics alone, flashing_light kept
     # an anchored variant 4 % closer in dynamics and 85 % further in appearance than the plain
-    # weights (QUALITY.md, "Auto weighs appearance", 2026-12-03)
+    # weights (QUALITY.md, "Auto weighs appearance beside dynamics")
     return float(score["dynamics"] + score["appearance"])
 
 
