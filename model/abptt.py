@@ -87,8 +87,9 @@ def finished_checkpoint(
     """The trained model with its chains (and residual process, if the config asks), and the
     metrics of the clip's reconstruction from those chains."""
     config, latents = learner.config, learner.latents
+    model = learner.trained_model()
     decoded = decode_chains(
-        learner.model,
+        model,
         latents.initial_state,
         latents.noise,
         latents.content,
@@ -116,7 +117,7 @@ def finished_checkpoint(
     info = {"epochs_trained": str(learner.epoch), "seed": str(seed), "device": str(device)}
     ckpt = Checkpoint(
         config,
-        learner.model,
+        model,
         latents.initial_state,
         latents.content,
         info,

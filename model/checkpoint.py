@@ -25,7 +25,7 @@ CHECKPOINT_FORMAT = "dyngen-checkpoint"
 RESUME_FORMAT = "dyngen-resume"
 FORMAT_VERSION = "1"
 # fields that change no step of training: resume state saved under other values continues
-NOT_TRAINING = {"epochs", "average_last", "checkpoint_every"}
+NOT_TRAINING = {"epochs", "average_last", "checkpoint_every", "weight_average"}
 
 
 @dataclass

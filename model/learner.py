@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from model.averaging import WeightAverage
 from model.config import TrainConfig
 from model.errors import DyngenError, TrainingDiverged
 from model.metrics import linear_interpolation_fill
@@ -90,6 +91,7 @@ class ABPTTLearner:
         self.recon_sum = torch.zeros_like(self.clips)
         self.recon_count = 0
         self.release: Release | None = None
+        self.average = WeightAverage(config.weight_average)
 
     # -- public -------------------------------------------------------------------------
 
@@ -130,6 +132,7 @@ class ABPTTLearner:
                 seen_total + seen,
             )
         self.epoch += 1
+        self.average.update(self.model, self.epoch)
         self._accumulate_reconstruction()
         if self.release is not None and self.epoch == self.release.epoch:
             self._release_held_out(self.release)
@@ -199,6 +202,11 @@ class ABPTTLearner:
         self.visible = release.visible
         self.recon_sum.zero_()
         self.recon_count = 0
+
+    def trained_model(self) -> DynamicGenerator:
+        """The model a checkpoint holds: the weights averaged over the last epochs where the
+        config asks for it, else the live ones."""
+        return self.average.averaged(self.model)  # type: ignore[return-value]
 
     def averaged_reconstruction(self) -> torch.Tensor:
         """Posterior mean of the reconstructions of the last epochs, (N, T, 3, H, W)."""
@@ -388,6 +396,7 @@ class ABPTTLearner:
             "recon_sum": self.recon_sum,
             "reconstruction": self.reconstruction,
         }
+        tensors |= self.average.state()
         if (fill := self.held_out_fill()) is not None:
             tensors["held_out_fill"] = fill
         meta = {
@@ -414,6 +423,7 @@ class ABPTTLearner:
         self.rng.set_state(tensors["rng"])
         self.recon_sum.copy_(tensors["recon_sum"])
         self.reconstruction.copy_(tensors["reconstruction"])
+        self.average.load(tensors, self.device)
         self.epoch = int(meta["epoch"])
         self.recon_count = int(meta["recon_count"])
         self.history = [EpochStats(**s) for s in json.loads(meta["history"])]

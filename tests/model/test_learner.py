@@ -74,6 +74,12 @@ def test_a_stopped_and_resumed_run_ends_identical_to_an_unbroken_one() -> None:
         assert torch.equal(a, b), name
     assert torch.equal(unbroken.latents.noise, resumed.latents.noise)
     assert torch.equal(unbroken.averaged_reconstruction(), resumed.averaged_reconstruction())
+    for (name, a), b in zip(
+        unbroken.trained_model().state_dict().items(),
+        resumed.trained_model().state_dict().values(),
+        strict=True,
+    ):
+        assert torch.equal(a, b), f"averaged {name}"
 
 
 def test_should_stop_ends_the_run_between_epochs() -> None:
