@@ -224,9 +224,9 @@ class TrainConfig(BaseModel):
         description="clip: after training, scale the drawn noise so that syntheses of the"
         " training length move as much as the clip (complete videos only)",
     )
-    # tiger and flashing_light at 500 epochs: the averaged weights' syntheses came 46 % and 29 %
-    # closer to the clip in appearance than the last epoch's, drift 1.66 -> 1.47 on
-    # flashing_light (QUALITY.md, "Averaged weights")
+    # the default's syntheses came 32 to 36 % closer to the clip's dynamics on fire, 28 % on
+    # flame, and tiger's appearance 43 % closer, for 12 to 14 % on flashing_light's dynamics
+    # (QUALITY.md, "Averaged weights")
     weight_average: float = Field(
         0.99,
         ge=0,
