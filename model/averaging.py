@@ -4,13 +4,17 @@ checkpoint holds the average, the training steps the live weights."""
 from __future__ import annotations
 
 import copy
+from typing import TypeVar
 
 import torch
 
 # Early on the average covers about the last tenth of the epochs so far (the decay's warm-up
-# below), since the first epochs' weights are far from the trained ones; from epoch 890 on it
-# covers the configured horizon, 1 / (1 - decay) epochs.
+# below), since the first epochs' weights are far from the trained ones; once
+# (1 + epoch) / (WARMUP + epoch) reaches the decay (epoch 890 for the default 0.99) it covers
+# the configured horizon, 1 / (1 - decay) epochs.
 WARMUP = 10
+
+Module = TypeVar("Module", bound=torch.nn.Module)
 
 
 class WeightAverage:
@@ -38,7 +42,7 @@ class WeightAverage:
                 else:
                     kept.lerp_(value.detach(), rate)
 
-    def averaged(self, model: torch.nn.Module) -> torch.nn.Module:
+    def averaged(self, model: Module) -> Module:
         """A copy of `model` holding the averaged weights; `model` itself before any update."""
         if not self.weights:
             return model

@@ -206,7 +206,7 @@ class ABPTTLearner:
     def trained_model(self) -> DynamicGenerator:
         """The model a checkpoint holds: the weights averaged over the last epochs where the
         config asks for it, else the live ones."""
-        return self.average.averaged(self.model)  # type: ignore[return-value]
+        return self.average.averaged(self.model)
 
     def averaged_reconstruction(self) -> torch.Tensor:
         """Posterior mean of the reconstructions of the last epochs, (N, T, 3, H, W)."""
