@@ -50,6 +50,16 @@ def use_bf16(precision: str, device: torch.device) -> bool:
     )
 
 
+def anneal_factor(epoch: int, epochs: int, fraction: float) -> float:
+    """The learning rate's multiplier in `epoch` (from 0) of `epochs`: 1, then over the last
+    `fraction` of the run a half cosine that would reach 0 one epoch after the last."""
+    span = fraction * epochs
+    into = epoch - (epochs - span)
+    if span <= 0 or into < 0:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (into + 1) / (span + 1))))
+
+
 @dataclass
 class Release:
     """When a run with held-out pixels trains on them too, and the fill they are validated on."""
@@ -117,6 +127,7 @@ class ABPTTLearner:
         carry = self.latents.initial_state
         energy_total, sq_total, seen_total = 0.0, 0.0, 0.0
         bounds = self._chunk_bounds()
+        self._anneal_learning_rate()
         for begin, end in bounds:
             first = begin == 0
             # 1. inferential back-propagation: Langevin on the chunk's latents
@@ -217,13 +228,24 @@ class ABPTTLearner:
     def _parameter_groups(self) -> list[dict[str, object]]:
         """One group of all parameters, or, with a transition rate scale, transition and
         generator apart (one group keeps resume files of earlier versions loadable)."""
-        rate, scale = self.config.learning_rate, self.config.transition_lr_scale
-        if scale == 1.0:
-            return [{"params": list(self.model.parameters()), "lr": rate}]
+        rates = self._group_rates()
+        if len(rates) == 1:
+            return [{"params": list(self.model.parameters()), "lr": rates[0]}]
         return [
-            {"params": list(self.model.transition.parameters()), "lr": rate * scale},
-            {"params": list(self.model.generator.parameters()), "lr": rate},
+            {"params": list(self.model.transition.parameters()), "lr": rates[0]},
+            {"params": list(self.model.generator.parameters()), "lr": rates[1]},
         ]
+
+    def _group_rates(self) -> list[float]:
+        """The configured rate of each parameter group, in _parameter_groups' order."""
+        rate, scale = self.config.learning_rate, self.config.transition_lr_scale
+        return [rate] if scale == 1.0 else [rate * scale, rate]
+
+    def _anneal_learning_rate(self) -> None:
+        """Set each group's rate for this epoch: its configured rate times the anneal factor."""
+        factor = anneal_factor(self.epoch, self.config.epochs, self.config.lr_anneal)
+        for group, rate in zip(self.optimizer.param_groups, self._group_rates(), strict=True):
+            group["lr"] = rate * factor
 
     # -- the two steps --------------------------------------------------------------------
 
