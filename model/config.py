@@ -168,8 +168,8 @@ class TrainConfig(BaseModel):
         1, ge=1, le=100, description="parameter steps per chunk after its Langevin steps"
     )
     learning_rate: float = Field(2e-3, gt=0, le=1, description="Adam learning rate")
-    # 0.3: flashing_light's syntheses came 20 % closer to the clip in appearance, fire's level
-    # (QUALITY.md, "The learning rate annealed")
+    # 0.3: flashing_light's syntheses came 20 % closer to the clip in appearance on two seeds,
+    # tiger's 5 % in dynamics, fire's and flame's level (QUALITY.md, "The learning rate annealed")
     lr_anneal: float = Field(
         0.3,
         ge=0,
