@@ -168,8 +168,9 @@ class TrainConfig(BaseModel):
         1, ge=1, le=100, description="parameter steps per chunk after its Langevin steps"
     )
     learning_rate: float = Field(2e-3, gt=0, le=1, description="Adam learning rate")
-    # 0.3: flashing_light's syntheses came 20 % closer to the clip in appearance on two seeds,
-    # tiger's 5 % in dynamics, fire's and flame's level (QUALITY.md, "The learning rate annealed")
+    # 0.3: fire's syntheses at 64x64 came 21 % closer to the clip's dynamics (drift 1.35 ->
+    # 1.04), flashing_light's 20 % closer in appearance on two seeds; at 32x32 the dynamics
+    # moved -7 % to +11 % (QUALITY.md, "The learning rate annealed")
     lr_anneal: float = Field(
         0.3,
         ge=0,
