@@ -29,6 +29,7 @@ from model.quality import reconstruction_motion_ratio
 from model.recovery import recovered_videos
 from model.report import kept_model_warnings, training_report
 from model.residual import decode_chains, fit_residual
+from model.stationary import with_stationary_transition
 from model.training import EpochReport, TrainingRun
 from model.training_data import TrainingData
 from model.video_frames import to_tensor_scale, to_uint8
@@ -127,6 +128,11 @@ def finished_checkpoint(
     calibrated = calibrate_trained(ckpt, data.clips, data.visible is not None, seed)
     if calibrated is not None:
         metrics["calibration"] = calibrated
+    if config.stationary != "none" and data.visible is None:
+        # after the calibration: the fine-tune rolls the state as the sampler will
+        began = time.perf_counter()
+        ckpt = with_stationary_transition(ckpt, seed)
+        metrics["stationary"] = {"seconds": round(time.perf_counter() - began, 3)}
     return ckpt, metrics
 
 

@@ -14,6 +14,9 @@ GAIN_STEPS = 8  # bisection steps: the gain to within a factor of 2 ** (6 / 2 **
 # each set of weights (with its residual process, and without it) is scored as trained,
 # anchored, with the motion gain and with both; the gain is fitted with and without the anchor
 VARIANTS, GAIN_FITS = 4, 2
+# then one more: the best variant with its transition made stationary (model/stationary.py;
+# its fine-tune rolls states only, 15 to 35 s on one CPU thread, and decodes no frame)
+REFINED = 1
 
 
 def choice_frames(frames: int, residual: bool) -> int:
@@ -21,5 +24,5 @@ def choice_frames(frames: int, residual: bool) -> int:
     bisection and its two ends) and the scored syntheses of every candidate."""
     weights = 2 if residual else 1
     gain_fits = GAIN_FITS * (GAIN_STEPS + 2) * GAIN_VIDEOS * frames
-    scored = VARIANTS * AUTO_DRAWS * AUTO_VIDEOS * AUTO_MULTIPLE * frames
-    return weights * (gain_fits + scored)
+    scored = AUTO_DRAWS * AUTO_VIDEOS * AUTO_MULTIPLE * frames  # of one candidate
+    return weights * (gain_fits + VARIANTS * scored) + REFINED * scored

@@ -41,6 +41,7 @@ PRESETS: dict[str, dict[str, object]] = {
         "residual": "none",
         "anchor": "none",
         "motion_calibration": "none",
+        "stationary": "none",
     },
 }
 
@@ -236,6 +237,12 @@ class TrainConfig(BaseModel):
         "none",
         description="clip: after training, scale the drawn noise so that syntheses of the"
         " training length move as much as the clip (complete videos only)",
+    )
+    stationary: Literal["none", "chains"] = Field(
+        "none",
+        description="chains: after training, fine-tune the transition so that long syntheses"
+        " keep visiting the states the inferred chains visit (model/stationary.py; complete"
+        " videos only)",
     )
     # the default's syntheses came 32 to 36 % closer to the clip's dynamics on fire, 28 % on
     # flame, and tiger's appearance 43 % closer, for 12 to 14 % on flashing_light's dynamics

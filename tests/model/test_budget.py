@@ -38,8 +38,9 @@ def test_the_estimate_grows_with_what_a_job_holds() -> None:
 
 
 def test_auto_counts_the_syntheses_of_its_choice() -> None:
-    """`method: auto` scores up to eight calibrated candidates after training: at 300 epochs of
-    60 frames that is about 6 % more work than the training; a masked run chooses nothing."""
+    """`method: auto` scores up to eight calibrated candidates after training, then the best
+    of them made stationary: at 300 epochs of 60 frames that is about 6 % more work than the
+    training; a masked run chooses nothing."""
     clip = [SourceVideo(60, 64, 64)]
     auto = TrainConfig(image_size=32, frames=60, epochs=300, method="auto", residual="lds")
     trained = estimate_train(auto.model_copy(update={"method": "abptt"}), clip).flops
@@ -47,7 +48,9 @@ def test_auto_counts_the_syntheses_of_its_choice() -> None:
     assert extra == choice_frames(60, residual=True) * frame_flops(auto)
     assert 0.03 < extra / trained < 0.1
     plain = auto.model_copy(update={"residual": "none"})
-    assert choice_frames(60, residual=False) * 2 == choice_frames(60, residual=True)
+    # the residual doubles the weight sets scored and fitted, not the one refined candidate
+    one_set = choice_frames(60, residual=True) - choice_frames(60, residual=False)
+    assert choice_frames(60, residual=False) > one_set > 0
     assert estimate_train(plain, clip).flops < estimate_train(auto, clip).flops
     assert (
         estimate_train(auto, clip, masked=True).flops

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.choice import candidates, choose_model, pick, without_residual
+from model.choice import candidates, choose_model, distance, pick, refine_best, without_residual
 from model.lds import LDSConfig, fit_lds, sample_lds, save_lds
 from model.masks import MissingFramesMask
 from model.quality import quality_report, quality_warnings
@@ -71,7 +71,14 @@ def test_a_run_with_method_auto_keeps_one_model_and_reports_all(long_waves: Path
     # the residual is free to leave out (same weights), so auto scores both ways
     # and with the state anchor where its fit pulls (model/calibration.py)
     assert {"abptt", "abptt_plain", "lds"} <= set(choice["scores"])
-    assert set(choice["scores"]) <= {"abptt", "abptt_plain", "lds"} | set(CALIBRATED)
+    # one more: the best of those with its transition made stationary (model/stationary.py)
+    refined = choice["stationary"]
+    assert refined["name"] == f"{refined['of']}_stationary" and refined["seconds"] > 0
+    assert set(choice["scores"]) == {"abptt", "abptt_plain", "lds", refined["name"]} | (
+        set(choice["scores"]) & set(CALIBRATED)
+    )
+    first_round = {n: s for n, s in choice["scores"].items() if n not in ("lds", refined["name"])}
+    assert refined["of"] == min(first_round, key=lambda n: distance(first_round[n]))
     assert {"abptt_gain", "abptt_plain_gain"} <= set(choice["scores"]), "the gain is always fitted"
     assert choice["kept"] in choice["scores"] and choice["why"].startswith(f"kept {choice['kept']}")
     assert len(choice["scores"]["lds"]["dynamics_by_draw"]) == 2
@@ -84,6 +91,8 @@ def test_a_run_with_method_auto_keeps_one_model_and_reports_all(long_waves: Path
     kept = choice["kept"]
     others = {"abptt": ["model-lds"], "lds": ["model-abptt"]}
     aside = "model-residual" if kept.startswith("abptt_plain") else "model-uncalibrated"
+    if kept.endswith("_stationary"):
+        assert load_checkpoint(out / "model.safetensors").config.stationary == "chains"
     for other in others.get(kept, [aside, "model-lds"]):
         assert (out / f"{other}.safetensors").is_file()
     assert any(f.kind == "alternative_model" for f in result.files)
@@ -109,7 +118,9 @@ def test_auto_leaves_out_a_residual_that_makes_the_syntheses_worse(long_waves: P
     # a 4-epoch model loses to the LDS; here the two residual options compete
     models = {name: models[name] for name in ("abptt", "abptt_plain")}
     choice = choose_model(models, long_waves, ckpt.config, 0, "cpu")
-    assert choice["kept"] == "abptt_plain", choice["why"]
+    # the plain weights, or their stationary refinement (the same residual: none)
+    assert choice["kept"] in ("abptt_plain", "abptt_plain_stationary"), choice["why"]
+    assert choice["stationary"]["of"] == "abptt_plain"
     assert without_residual(ckpt).model is ckpt.model, "the same weights"
 
 
@@ -196,3 +207,27 @@ def test_auto_weighs_appearance_beside_dynamics() -> None:
     kept, why = pick(scored, "the clip")
     assert kept == "abptt_plain"
     assert "0.01961 (0.01115 + 0.00846)" in why and "0.02641 (0.01076 + 0.01565)" in why
+
+
+def test_the_stationary_candidate_is_made_of_the_best_variant_only(long_waves: Path) -> None:
+    from model.checkpoint import load_checkpoint
+
+    out = long_waves.parent / "refine"
+    trained = train_model(tiny_config(epochs=2), [long_waves], out, device="cpu").checkpoint
+    ckpt = load_checkpoint(trained)
+    lds = fit_lds(read_clips([long_waves], SETTINGS), SETTINGS)
+    models = {"abptt": ckpt, "abptt_plain": without_residual(ckpt), "lds": lds}
+    scored = {
+        "abptt": {"dynamics": 0.3, "appearance": 0.1},
+        "abptt_plain": {"dynamics": 0.2, "appearance": 0.1},
+        "lds": {"dynamics": 0.01, "appearance": 0.01},  # never refined, however good
+    }
+    refined = refine_best(models, scored, seed=0)
+    assert refined is not None and refined["of"] == "abptt_plain"
+    stationary = models["abptt_plain_stationary"]
+    assert stationary.config.stationary == "chains" and ckpt.config.stationary == "none"
+    assert stationary.model.generator is not ckpt.model.generator
+    # a stationary model is not refined again; a tie keeps the variant scored first
+    scored["abptt_plain_stationary"] = dict(scored["abptt_plain"])
+    assert refine_best({"abptt_plain": stationary}, {"abptt_plain": scored["abptt"]}, 0) is None
+    assert pick(scored | {"lds": {"dynamics": 0.5, "appearance": 0.5}}, "x")[0] == "abptt_plain"
