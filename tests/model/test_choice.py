@@ -231,3 +231,23 @@ def test_the_stationary_candidate_is_made_of_the_best_variant_only(long_waves: P
     scored["abptt_plain_stationary"] = dict(scored["abptt_plain"])
     assert refine_best({"abptt_plain": stationary}, {"abptt_plain": scored["abptt"]}, 0) is None
     assert pick(scored | {"lds": {"dynamics": 0.5, "appearance": 0.5}}, "x")[0] == "abptt_plain"
+
+
+def test_a_variant_failing_the_checks_gives_way_to_a_passing_one_within_the_margin() -> None:
+    # flashing_light on two threads (QUALITY.md): the closest variant drifts 1.72, a passing
+    # one is 5 % further
+    scored = {
+        "abptt_plain_gain": score(0.01090, drift=1.72, appearance=0.01153),
+        "abptt_plain_anchored_gain": score(0.01261, drift=0.93, appearance=0.01104),
+        "lds": score(0.02602, appearance=0.01774),
+    }
+    kept, why = pick(scored, "the clip")
+    assert kept == "abptt_plain_anchored_gain"
+    assert "passing the report's checks" in why and "the abptt_plain_gain is closer" in why
+    # 20 % closer: the failing variant is kept, and named as failing
+    scored["abptt_plain_gain"] = score(0.0080, drift=1.72, appearance=0.0100)
+    kept, why = pick(scored, "the clip")
+    assert kept == "abptt_plain_gain" and "abptt_plain_gain (drift 1.72 above 1.5)" in why
+    # none passing: the closest, as before
+    scored["abptt_plain_anchored_gain"] = score(0.0090, drift=1.9, appearance=0.0100)
+    assert pick(scored, "the clip")[0] == "abptt_plain_gain"
