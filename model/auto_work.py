@@ -15,7 +15,7 @@ GAIN_STEPS = 8  # bisection steps: the gain to within a factor of 2 ** (6 / 2 **
 # anchored, with the motion gain and with both; the gain is fitted with and without the anchor
 VARIANTS, GAIN_FITS = 4, 2
 # then one more: the best variant with its transition made stationary (model/stationary.py;
-# its fine-tune rolls states only, 15 to 35 s on one CPU thread, and decodes no frame)
+# its fine-tune rolls states only, 18 to 36 s on one CPU thread, and decodes no frame)
 REFINED = 1
 
 

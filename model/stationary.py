@@ -27,7 +27,7 @@ from torch import nn
 
 from model.networks import DynamicGenerator
 
-STATIONARY_STEPS = 400  # Adam steps: 15 to 35 s on one CPU thread at the default sizes
+STATIONARY_STEPS = 400  # Adam steps: 18 to 36 s on one CPU thread at the default sizes
 STATIONARY_LR = 1e-3
 STATIONARY_ROLLOUTS = 32  # fresh rollouts per step
 STATIONARY_PROJECTIONS = 64  # random directions of the sliced distance, redrawn each step
