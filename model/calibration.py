@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from model.auto_work import GAIN_STEPS, GAIN_VIDEOS
 from model.networks import DynamicGenerator
@@ -74,10 +75,22 @@ def anchored_roll(
     pull: float,
 ) -> torch.Tensor:
     """States s_1..s_L of the transition, each pulled `pull` of the way toward `mean`."""
+    return pulled_roll(model.transition, state, noise, mean, pull)
+
+
+def pulled_roll(
+    transition: nn.Module,
+    state: torch.Tensor,
+    noise: torch.Tensor,
+    mean: torch.Tensor | None,
+    pull: float,
+) -> torch.Tensor:
+    """States s_1..s_L of `transition` from s_0 (N, d) and noise (N, L, k), each pulled `pull`
+    of the way toward `mean` (None with a pull of 0): the sampler's roll, for any transition."""
     states = []
     for t in range(noise.shape[1]):
-        state = model.transition(state, noise[:, t])
-        if pull > 0:
+        state = transition(state, noise[:, t])
+        if pull > 0 and mean is not None:
             state = state - pull * (state - mean)
         states.append(state)
     return torch.stack(states, dim=1)

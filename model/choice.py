@@ -14,6 +14,7 @@ from model.auto_work import AUTO_DRAWS, AUTO_MULTIPLE, AUTO_VIDEOS
 from model.calibration import calibrated
 from model.evaluation import read_clip, synthesize
 from model.quality import DRIFT_MAX, MOTION_RANGE, drift, motion_ratio, scores
+from model.stationary import with_stationary_transition
 from model.video_frames import ClipSettings
 
 MIN_HELD_OUT = 8  # fewer frames after the training range: score against the clip itself
@@ -85,8 +86,6 @@ def refine_best(
     """Add, in place, the best trained variant with its transition made stationary
     (model/stationary.py) as one more candidate; what was built (name, of, seconds), or None
     when the best variant has no chains or is stationary already."""
-    from model.stationary import with_stationary_transition
-
     best = best_variant(scored)
     if best is None:
         return None

@@ -20,11 +20,13 @@ process and the calibration stay as they are.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import torch
 from torch import nn
 
+from model.calibration import Calibration, pulled_roll
 from model.networks import DynamicGenerator
 
 STATIONARY_STEPS = 400  # Adam steps: 18 to 36 s on one CPU thread at the default sizes
@@ -44,27 +46,13 @@ def sliced_w2(a: torch.Tensor, b: torch.Tensor, directions: torch.Tensor) -> tor
     return ((projected_a - projected_b[nearest]) ** 2).mean()
 
 
-def _roll(
-    transition: nn.Module, state: torch.Tensor, noise: torch.Tensor, anchor: Any = None
-) -> torch.Tensor:
-    """States s_1..s_L from s_0 (N, d) and noise (N, L, k), through `transition`, each pulled
-    toward the anchor's mean as the sampler pulls them (an anchor of pull 0 or None: none)."""
-    states = []
-    for t in range(noise.shape[1]):
-        state = transition(state, noise[:, t])
-        if anchor is not None and anchor.pull > 0:
-            state = state - anchor.pull * (state - anchor.mean.to(state.device))
-        states.append(state)
-    return torch.stack(states, dim=1)
-
-
 def stationary_transition(
     model: DynamicGenerator,
     initial_state: torch.Tensor,
     chains: torch.Tensor,
     seed: int = 0,
     steps: int = STATIONARY_STEPS,
-    calibration: Any = None,
+    calibration: Calibration | None = None,
 ) -> nn.Module:
     """A copy of the model's transition fine-tuned so that long rollouts with fresh noise
     visit the states the chains (N, T, k) visit, the chains' own states held in place. The
@@ -80,16 +68,19 @@ def stationary_transition(
     rng = torch.Generator(device=device).manual_seed(seed + STATIONARY_STREAM)
     length, burn_in = 2 * chains.shape[1], chains.shape[1] // 2
     gain = calibration.gain if calibration is not None else 1.0
+    # the sampler's anchor, if any (a pull of 0 rolls the transition alone)
+    mean = calibration.mean.to(device) if calibration is not None else None
+    pull = calibration.pull if calibration is not None else 0.0
     with torch.enable_grad():
         for _ in range(steps):
-            held = ((_roll(transition, initial_state, chains) - path) ** 2).mean()
+            held = ((pulled_roll(transition, initial_state, chains, None, 0.0) - path) ** 2).mean()
             starts = visited[
                 torch.randint(0, len(visited), (STATIONARY_ROLLOUTS,), generator=rng, device=device)
             ]
             noise = gain * torch.randn(
                 (STATIONARY_ROLLOUTS, length, chains.shape[-1]), generator=rng, device=device
             )
-            rolled = _roll(transition, starts, noise, calibration)[:, burn_in:]
+            rolled = pulled_roll(transition, starts, noise, mean, pull)[:, burn_in:]
             rolled = rolled.reshape(-1, visited.shape[1])
             directions = torch.randn(
                 (visited.shape[1], STATIONARY_PROJECTIONS), generator=rng, device=device
@@ -105,8 +96,6 @@ def stationary_transition(
 def with_stationary_transition(ckpt: Any, seed: int = 0, steps: int = STATIONARY_STEPS) -> Any:
     """The checkpoint with its transition fine-tuned (stationary_transition): a new model, its
     config saying `stationary: chains`; the checkpoint given is unchanged."""
-    import dataclasses
-
     model = copy.deepcopy(ckpt.model)
     model.transition = stationary_transition(
         ckpt.model, ckpt.initial_state, ckpt.chains, seed, steps, ckpt.calibration

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from model.calibration import pulled_roll
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.stationary import sliced_w2, stationary_transition, with_stationary_transition
 from model.training import train_model
@@ -36,13 +37,9 @@ def _long_rollouts(transition: torch.nn.Module, ckpt: Checkpoint) -> torch.Tenso
     assert ckpt.chains is not None
     length, k = 4 * ckpt.chains.shape[1], ckpt.chains.shape[2]
     noise = torch.randn((64, length, k), generator=torch.Generator().manual_seed(5))
-    state = ckpt.initial_state[:1].expand(64, -1)
-    states = []
     with torch.no_grad():
-        for t in range(length):
-            state = transition(state, noise[:, t])
-            states.append(state)
-    return torch.stack(states, dim=1)[:, length // 4 :].reshape(-1, state.shape[-1])
+        states = pulled_roll(transition, ckpt.initial_state[:1].expand(64, -1), noise, None, 0.0)
+    return states[:, length // 4 :].reshape(-1, states.shape[-1])
 
 
 def _distance_to_chains(transition: torch.nn.Module, ckpt: Checkpoint) -> float:
