@@ -16,7 +16,7 @@ from model.residual import ResidualSampler
 # The generator normalises each decoded batch by the batch's own statistics (the authors'
 # batch norm, kept at synthesis), so a frame depends on the frames decoded beside it. One
 # video decoded alone comes out further from its clip than in a batch of ten (flashing_light:
-# dynamics 17 to 28 % further; fire and flame within 5 %; QUALITY.md, "Decoded in company").
+# dynamics 17 to 28 % further; fire and flame within 6 %; QUALITY.md, "Decoded in company").
 # Fewer videos than auto scores at once are decoded beside companion rollouts, whose frames
 # are dropped: a video comes out as it would in the batches auto chose the model by, whether
 # one or ten are asked for.
@@ -56,15 +56,14 @@ def _decode(
     ckpt: Checkpoint,
     states: torch.Tensor,
     content: torch.Tensor,
-    companions: _Companions | None,
-    scale: float,
+    companions: tuple[torch.Tensor, torch.Tensor] | None,
 ) -> torch.Tensor:
     """Frames (V, L, 3, H, W) of the videos' states, decoded in one batch with the companions'
-    (rolled on, their noise scaled by `scale` as the videos' is)."""
+    (their states (C, L, d) and content (C, c)), whose frames are dropped."""
     if companions is None:
         return ckpt.model.decode(states, content)
-    both = torch.cat([states, companions.roll(ckpt, states.shape[1], scale)])
-    return ckpt.model.decode(both, torch.cat([content, companions.content]))[: len(states)]
+    both = torch.cat([states, companions[0]]), torch.cat([content, companions[1]])
+    return ckpt.model.decode(*both)[: len(states)]
 
 
 def _start_latents(
@@ -117,8 +116,11 @@ def sample_chunks(
         )
         states = _roll(ckpt, state, noise * scale)  # (V, L, d)
         state = states[:, -1]
+        beside = None
+        if companions is not None:  # rolled as the videos are, outside the decoder's autocast
+            beside = companions.roll(ckpt, length, scale), companions.content
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            frames = _decode(ckpt, states, content, companions, scale).float()
+            frames = _decode(ckpt, states, content, beside).float()
         if residual is not None:
             frames = (frames + residual.frames(length, tuple(frames.shape[2:]))).clamp(-1, 1)
         yield frames
