@@ -32,7 +32,7 @@ class _Companions:
     ) -> None:
         self.count = DECODE_BATCH - config.num_videos
         self.rng = torch.Generator(device=device).manual_seed(seed + COMPANION_STREAM)
-        own = config.model_copy(update={"num_videos": max(self.count, 1)})
+        own = config.model_copy(update={"num_videos": self.count})
         self.state, self.content = _start_latents(ckpt, own, self.rng, device)
 
     def roll(self, ckpt: Checkpoint, length: int, scale: float) -> torch.Tensor:
@@ -50,20 +50,6 @@ def _roll(ckpt: Checkpoint, state: torch.Tensor, noise: torch.Tensor) -> torch.T
     if ckpt.calibration is None:
         return ckpt.model.roll(state, noise)
     return ckpt.calibration.roll(ckpt.model, state, noise)
-
-
-def _decode(
-    ckpt: Checkpoint,
-    states: torch.Tensor,
-    content: torch.Tensor,
-    companions: tuple[torch.Tensor, torch.Tensor] | None,
-) -> torch.Tensor:
-    """Frames (V, L, 3, H, W) of the videos' states, decoded in one batch with the companions'
-    (their states (C, L, d) and content (C, c)), whose frames are dropped."""
-    if companions is None:
-        return ckpt.model.decode(states, content)
-    both = torch.cat([states, companions[0]]), torch.cat([content, companions[1]])
-    return ckpt.model.decode(*both)[: len(states)]
 
 
 def _start_latents(
@@ -109,6 +95,7 @@ def sample_chunks(
     companions = None
     if config.num_videos < DECODE_BATCH:
         companions = _Companions(ckpt, config, seed, device)
+        content = torch.cat([content, companions.content])  # decoded beside the videos'
     for begin in range(0, config.frames, chunk):
         length = min(chunk, config.frames - begin)
         noise = torch.randn(
@@ -116,11 +103,11 @@ def sample_chunks(
         )
         states = _roll(ckpt, state, noise * scale)  # (V, L, d)
         state = states[:, -1]
-        beside = None
         if companions is not None:  # rolled as the videos are, outside the decoder's autocast
-            beside = companions.roll(ckpt, length, scale), companions.content
+            states = torch.cat([states, companions.roll(ckpt, length, scale)])
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            frames = _decode(ckpt, states, content, beside).float()
+            # the companions' frames, if any, are dropped
+            frames = ckpt.model.decode(states, content)[: config.num_videos].float()
         if residual is not None:
             frames = (frames + residual.frames(length, tuple(frames.shape[2:]))).clamp(-1, 1)
         yield frames

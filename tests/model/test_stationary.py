@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.calibration import pulled_roll
+from model.calibration import chain_states, pulled_roll
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.stationary import sliced_w2, stationary_transition, with_stationary_transition
 from model.training import train_model
-from tests.model.conftest import tiny_config
+from tests.model.conftest import tiny_config, write_waves_clip
 
 STEPS = 150  # enough for the tiny model; the default's 400 are for real sizes
 
@@ -20,12 +20,8 @@ STEPS = 150  # enough for the tiny model; the default's 400 are for real sizes
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Checkpoint:
     """A tiny dynamic generator trained on a procedural clip, with its chains."""
-    from model.procedural import waves
-    from model.video_writers import write_video
-
     root = tmp_path_factory.mktemp("stationary")
-    video = root / "waves.mp4"
-    write_video(video, iter(waves(24, 16)), 25)
+    video = write_waves_clip(root / "waves.mp4")
     result = train_model(tiny_config(epochs=6), [video], root / "out", seed=0, device="cpu")
     ckpt = load_checkpoint(result.checkpoint)
     assert ckpt.chains is not None
@@ -45,8 +41,7 @@ def _long_rollouts(transition: torch.nn.Module, ckpt: Checkpoint) -> torch.Tenso
 def _distance_to_chains(transition: torch.nn.Module, ckpt: Checkpoint) -> float:
     """Sliced distance of long rollouts' states to the chains' states, fixed directions."""
     assert ckpt.chains is not None
-    with torch.no_grad():
-        visited = ckpt.model.roll(ckpt.initial_state, ckpt.chains).reshape(-1, 8)
+    visited = chain_states(ckpt.model, ckpt.initial_state, ckpt.chains)
     directions = torch.randn((8, 256), generator=torch.Generator().manual_seed(6))
     directions = directions / directions.norm(dim=0)
     return float(sliced_w2(_long_rollouts(transition, ckpt), visited, directions))
