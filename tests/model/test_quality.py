@@ -15,6 +15,7 @@ from model.quality import (
     motion_ratio,
     noise_floor,
     novelty,
+    packed_like_syntheses,
     quality_report,
     scores,
 )
@@ -78,6 +79,25 @@ def test_the_report_has_every_number_and_its_references(
     assert (frozen["motion_ratio"], frozen["novelty"], frozen["drift"]) == (0, 0, 1)
     assert report["dynamics"] < frozen["dynamics"]
     assert quality_report(synthesized, clip)["reference_held_out"] is None
+
+
+def test_a_looping_clips_held_back_copy_scores_as_a_synthesis_of_it_would(
+    clip: np.ndarray,
+) -> None:
+    # a clip that loops: its held-back frames are its own frames again (tiger.mp4)
+    reference = quality_report(clip[None], clip, clip)["reference_held_out"]
+    as_syntheses = appearance_distance(np.stack([clip] * 10), clip)
+    # alone, the copy's patches are drawn at the clip's own frames and places: exactly 0
+    assert appearance_distance(clip[None], clip) == 0
+    assert reference["appearance"] > 0.5 * as_syntheses > 0
+
+
+def test_the_held_back_frames_are_packed_one_copy_per_synthesis(held_out: np.ndarray) -> None:
+    assert packed_like_syntheses(held_out, 10, 48).shape == (10, *held_out.shape)
+    assert packed_like_syntheses(held_out, 1, 48).shape[0] == 2
+    # never the clip's frame count in all: 2 x 24 = 48 would pair the draws again
+    assert packed_like_syntheses(held_out[:24], 2, 48).shape[0] == 3
+    np.testing.assert_array_equal(packed_like_syntheses(held_out, 3, 48)[2], held_out)
 
 
 def test_the_report_is_fast(clip: np.ndarray) -> None:
